@@ -1,0 +1,97 @@
+// argv and environment in, an exit out: the only place sdwrap exits.
+import { Command, CommanderError, Option } from 'commander';
+import { createRequire } from 'node:module';
+import { writeSync } from 'node:fs';
+import { isatty } from 'node:tty';
+import { buildConfig, DEFAULTS, type Config, type RawOptions } from './config.js';
+import { EXIT, SdwrapError, UsageError } from './errors.js';
+import type { ExitPlan } from './exit-plan.js';
+import { createLogger, type Logger } from './logger.js';
+import { createNotifier } from './notify.js';
+import { supervise } from './supervisor.js';
+
+const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
+
+/** One line on stderr, written synchronously (process.stderr would turn the fd the child shares non-blocking). */
+function say(text: string): void {
+  writeSync(2, text.endsWith('\n') ? text : `${text}\n`);
+}
+
+function buildProgram(): Command {
+  return new Command('sdwrap')
+    .usage('[options] -- <command> [args...]')
+    .description('Run <command> under systemd with probe-gated READY=1 and WATCHDOG=1, signal relay and tree kill.')
+    .version(version, '-V, --version')
+    .helpOption('-h, --help')
+    .option('--http <url>', 'probe: healthy when GET returns 200-399 within --timeout')
+    .option('--tcp <host:port>', 'probe: healthy when a TCP connection opens within --timeout')
+    .option('--exec <command>', 'probe: healthy when `/bin/sh -c <command>` exits 0 within --timeout')
+    .option('--interval <span>', `time between probes, shortened to fit WatchdogSec (default: ${DEFAULTS.interval})`)
+    .option('--timeout <span>', `per-probe limit; a probe past it fails and is killed (default: ${DEFAULTS.timeout})`)
+    .option('--failure-threshold <n>', `consecutive failures that make the app unhealthy (default: ${DEFAULTS.failureThreshold})`)
+    .option('--success-threshold <n>', `consecutive successes that make it healthy (default: ${DEFAULTS.successThreshold})`)
+    .option('--start-period <span>', 'grace after spawn: failures do not count, a success ends it early (default: 0)')
+    .option('--stop-timeout <span>', `after SIGTERM, wait this long, then SIGKILL the whole tree (default: ${DEFAULTS.stopTimeout})`)
+    .addOption(new Option('--log-level <level>', `trace|debug|info|warn|error (default: ${DEFAULTS.logLevel})`))
+    .addOption(new Option('--log-format <format>', 'json|pretty (default: pretty on a terminal, json otherwise)'))
+    .addOption(new Option('--notifier <kind>', 'auto|native|systemd-notify: how to reach systemd (default: auto)'))
+    .argument('[command...]', 'the app to run, with its arguments')
+    .passThroughOptions()
+    .allowExcessArguments(true)
+    .exitOverride()
+    .configureOutput({
+      writeOut: (text) => void writeSync(1, text),
+      writeErr: (text) => say(text.trimEnd()),
+      outputError: (text) => say(`sdwrap: ${text.replace(/^error: /, '').trim()}`),
+    });
+}
+
+/** Parses argv into a Config; throws UsageError, or CommanderError for --help/--version. */
+export function parseArgs(argv: readonly string[]): Config {
+  const program = buildProgram();
+  program.parse(argv as string[], { from: 'user' });
+  return buildConfig(program.opts<RawOptions>(), program.args, isatty(2));
+}
+
+async function main(argv: readonly string[]): Promise<ExitPlan> {
+  let config: Config;
+  try {
+    config = parseArgs(argv);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // --help and --version end here with 0; commander already printed a bad flag's one line.
+      return { kind: 'code', code: error.exitCode === 0 ? 0 : EXIT.USAGE };
+    }
+    throw error;
+  }
+  const log = await createLogger({ level: config.logLevel, format: config.logFormat });
+  installLastResort(log);
+  const notifier = createNotifier(config.notifier, process.env, log);
+  return supervise(config, { log, notifier, env: process.env, pid: process.pid });
+}
+
+/** A bug in sdwrap must still end with a line saying so, not a silent hang. */
+function installLastResort(log: Logger): void {
+  process.on('uncaughtException', (error) => {
+    log.fatal({ err: error }, 'internal error');
+    process.exit(EXIT.INTERNAL);
+  });
+}
+
+function end(plan: ExitPlan): never {
+  if (plan.kind === 'signal') {
+    // Die by the child's signal so our parent (systemd) sees the same status the child had.
+    process.kill(process.pid, plan.signal);
+    process.exit(plan.fallbackCode); // reached only if the signal is ignored in this process
+  }
+  process.exit(plan.code);
+}
+
+main(process.argv.slice(2)).then(end, (error: unknown) => {
+  if (error instanceof SdwrapError) {
+    say(`sdwrap: ${error.message}`);
+    process.exit(error instanceof UsageError ? EXIT.USAGE : error.exitCode);
+  }
+  say(`sdwrap: internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+  process.exit(EXIT.INTERNAL);
+});

@@ -1,0 +1,49 @@
+// Errors with stable codes, and the exit codes sdwrap itself chooses. Only cli.ts exits.
+
+/** Exit codes of sdwrap's own making; everything else is the child's status passed through. */
+export const EXIT = {
+  /** A bad flag, value or config: the user's mistake. */
+  USAGE: 2,
+  /** Liveness failed: sdwrap killed the child's tree (sysexits EX_UNAVAILABLE). */
+  UNHEALTHY: 69,
+  /** sdwrap itself failed (a bug): sysexits EX_SOFTWARE. */
+  INTERNAL: 70,
+  /** The command exists but cannot be executed. */
+  NOT_EXECUTABLE: 126,
+  /** The command was not found. */
+  NOT_FOUND: 127,
+} as const;
+
+export type SdwrapErrorCode =
+  | 'SDWRAP_USAGE'
+  | 'SDWRAP_SPAWN_NOT_FOUND'
+  | 'SDWRAP_SPAWN_NOT_EXECUTABLE'
+  | 'SDWRAP_SPAWN_FAILED';
+
+/** Base class: `code` is stable and what callers and tests check; `exitCode` is what cli.ts exits with. */
+export class SdwrapError extends Error {
+  constructor(
+    message: string,
+    readonly code: SdwrapErrorCode,
+    readonly exitCode: number,
+  ) {
+    super(message);
+    this.name = 'SdwrapError';
+  }
+}
+
+/** A flag, value or config the user got wrong: one line, exit 2. */
+export class UsageError extends SdwrapError {
+  constructor(message: string) {
+    super(message, 'SDWRAP_USAGE', EXIT.USAGE);
+    this.name = 'UsageError';
+  }
+}
+
+/** The command could not be started at all (not found, not executable). */
+export class SpawnError extends SdwrapError {
+  constructor(message: string, code: SdwrapErrorCode, exitCode: number) {
+    super(message, code, exitCode);
+    this.name = 'SpawnError';
+  }
+}

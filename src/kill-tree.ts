@@ -1,0 +1,105 @@
+// Signalling and waiting for the child's whole tree. The process group goes first (one kill reaches every
+// process that stayed in it), then every other member found in /proc: processes of the child's session
+// that changed group, and descendants that left the session with setsid() while their parent lives.
+// Where /proc is missing (not Linux), tree-kill walks `ps` for the descendants instead.
+import { readdirSync, readFileSync } from 'node:fs';
+import treeKill from 'tree-kill';
+
+interface Proc {
+  pid: number;
+  ppid: number;
+  pgid: number;
+  sid: number;
+  zombie: boolean;
+}
+
+const HAS_PROC = (() => {
+  try {
+    readFileSync('/proc/self/stat');
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+function readProc(pid: number): Proc | undefined {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+  } catch {
+    return undefined;
+  }
+  // comm may hold spaces and parentheses: the fields start after the last ')'.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const state = fields[0];
+  return { pid, ppid: Number(fields[1]), pgid: Number(fields[2]), sid: Number(fields[3]), zombie: state === 'Z' || state === 'X' };
+}
+
+/** Live (non-zombie) processes that belong to the tree rooted at `root`, which leads its own session. */
+export function treeMembers(root: number): number[] {
+  if (!HAS_PROC) return groupAlive(root) ? [root] : [];
+  const all: Proc[] = [];
+  for (const name of readdirSync('/proc')) {
+    const pid = Number(name);
+    if (!Number.isInteger(pid) || pid <= 0) continue;
+    const p = readProc(pid);
+    if (p) all.push(p);
+  }
+  const members = new Set<number>();
+  for (const p of all) if (p.pid === root || p.sid === root || p.pgid === root) members.add(p.pid);
+  // Close over parent links: a descendant that called setsid() is still someone's child.
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const p of all) {
+      if (!members.has(p.pid) && members.has(p.ppid)) {
+        members.add(p.pid);
+        grew = true;
+      }
+    }
+  }
+  return all.filter((p) => members.has(p.pid) && !p.zombie && p.pid !== process.pid).map((p) => p.pid);
+}
+
+function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function signalQuietly(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(pid, signal);
+  } catch {
+    // already gone: the goal
+  }
+}
+
+/** Sends `signal` to every process of the tree. */
+export function signalTree(root: number, signal: NodeJS.Signals): void {
+  signalQuietly(-root, signal);
+  if (HAS_PROC) {
+    for (const pid of treeMembers(root)) signalQuietly(pid, signal);
+  } else {
+    treeKill(root, signal, () => {});
+  }
+}
+
+/** SIGTERM, then SIGCONT as systemd does, so a stopped (SIGSTOPped, hung) process can act on the TERM at once. */
+export function terminateTree(root: number): void {
+  signalTree(root, 'SIGTERM');
+  signalTree(root, 'SIGCONT');
+}
+
+/** Resolves once no live process of the tree remains; polls because Linux has no event for it. */
+export function waitTreeGone(root: number, { pollMs = 20, signal }: { pollMs?: number; signal?: AbortSignal } = {}): Promise<void> {
+  return new Promise((resolve) => {
+    const check = () => {
+      if (signal?.aborted || treeMembers(root).length === 0) return resolve();
+      setTimeout(check, pollMs);
+    };
+    check();
+  });
+}

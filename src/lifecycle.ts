@@ -1,0 +1,149 @@
+// The supervisor's lifecycle as data: states, events, and one pure transition function that answers
+// "what happens when X arrives in state Y" in one table. supervisor.ts carries out the effects.
+
+export type State =
+  /** Child spawned, READY=1 not yet sent. */
+  | 'starting'
+  /** READY=1 sent; the child is healthy. */
+  | 'running'
+  /** The child was asked to stop (a relayed stop signal, or killed as unhealthy); waiting for it to exit. */
+  | 'stopping'
+  /** The child has exited; ending whatever is left of its process tree. */
+  | 'reaping'
+  /** Nothing left: sdwrap exits. */
+  | 'done';
+
+export type StopSignal = 'SIGTERM' | 'SIGINT' | 'SIGQUIT';
+export type RelayedSignal = StopSignal | 'SIGHUP' | 'SIGUSR1' | 'SIGUSR2' | 'SIGWINCH';
+
+/** Signals sdwrap relays to the child unchanged; the first three also stop it. */
+export const RELAYED_SIGNALS: readonly RelayedSignal[] = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
+export const STOP_SIGNALS: readonly StopSignal[] = ['SIGTERM', 'SIGINT', 'SIGQUIT'];
+
+export interface ChildStatus {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export type Event =
+  | { type: 'healthy'; detail: string }
+  | { type: 'unhealthy'; reason: string }
+  | { type: 'signal'; signal: RelayedSignal }
+  | { type: 'child-exit'; status: ChildStatus }
+  /** The grace period after SIGTERM (--stop-timeout) ran out. */
+  | { type: 'deadline' }
+  /** Every process of the child's tree is gone. */
+  | { type: 'tree-gone' };
+
+/** Why sdwrap is ending, recorded once: the first reason wins. */
+export type StopCause = { kind: 'signal'; signal: StopSignal } | { kind: 'unhealthy'; reason: string };
+
+export type Effect =
+  | { type: 'notify'; lines: string[] }
+  | { type: 'log'; level: 'info' | 'warn' | 'error'; msg: string; fields?: Record<string, unknown> }
+  | { type: 'relay'; signal: RelayedSignal }
+  /** SIGTERM (then SIGCONT, as systemd does, so a stopped process can act on it) to the child's whole tree. */
+  | { type: 'terminate-tree' }
+  | { type: 'kill-tree' }
+  | { type: 'stop-probing' }
+  | { type: 'arm-deadline' }
+  | { type: 'disarm-deadline' }
+  | { type: 'watch-tree' }
+  | { type: 'exit'; cause: StopCause | undefined; child: ChildStatus };
+
+export interface Machine {
+  readonly state: State;
+  readonly cause: StopCause | undefined;
+  readonly child: ChildStatus | undefined;
+}
+
+export const initialMachine: Machine = { state: 'starting', cause: undefined, child: undefined };
+
+export interface Transition {
+  machine: Machine;
+  effects: Effect[];
+}
+
+const same = (machine: Machine, effects: Effect[] = []): Transition => ({ machine, effects });
+
+/** The transition table. */
+export function transition(m: Machine, event: Event): Transition {
+  switch (event.type) {
+    case 'healthy':
+      if (m.state !== 'starting') return same(m);
+      return same({ ...m, state: 'running' }, [
+        { type: 'notify', lines: ['READY=1', `STATUS=healthy: ${event.detail}`] },
+        { type: 'log', level: 'info', msg: 'ready', fields: { detail: event.detail } },
+      ]);
+
+    case 'unhealthy':
+      if (m.state !== 'starting' && m.state !== 'running') return same(m);
+      return same({ ...m, state: 'stopping', cause: { kind: 'unhealthy', reason: event.reason } }, [
+        { type: 'log', level: 'error', msg: 'unhealthy: killing the child', fields: { reason: event.reason } },
+        { type: 'notify', lines: [`STATUS=unhealthy, killing the app: ${event.reason}`] },
+        { type: 'stop-probing' },
+        { type: 'terminate-tree' },
+        { type: 'arm-deadline' },
+      ]);
+
+    case 'signal': {
+      const stop = (STOP_SIGNALS as readonly string[]).includes(event.signal);
+      if (m.state === 'reaping' || m.state === 'done') return same(m);
+      if (!stop || m.state === 'stopping') {
+        return same(m, [
+          { type: 'log', level: 'info', msg: 'signal relayed', fields: { signal: event.signal } },
+          { type: 'relay', signal: event.signal },
+        ]);
+      }
+      const signal = event.signal as StopSignal;
+      return same({ ...m, state: 'stopping', cause: { kind: 'signal', signal } }, [
+        { type: 'log', level: 'info', msg: 'stopping: signal relayed', fields: { signal } },
+        { type: 'notify', lines: ['STOPPING=1', `STATUS=stopping on ${signal}`] },
+        { type: 'stop-probing' },
+        { type: 'relay', signal },
+        { type: 'arm-deadline' },
+      ]);
+    }
+
+    case 'deadline':
+      if (m.state !== 'stopping' && m.state !== 'reaping') return same(m);
+      return same(m, [
+        {
+          type: 'log',
+          level: 'warn',
+          msg: m.state === 'stopping' ? 'stop timeout reached: killing the tree' : 'leftover processes did not exit: killing them',
+        },
+        { type: 'kill-tree' },
+      ]);
+
+    case 'child-exit': {
+      if (m.state === 'reaping' || m.state === 'done') return same(m);
+      const effects: Effect[] = [
+        { type: 'log', level: m.cause === undefined ? 'warn' : 'info', msg: 'child exited', fields: describeStatus(event.status) },
+        { type: 'stop-probing' },
+        { type: 'watch-tree' },
+      ];
+      if (m.cause === undefined) effects.push({ type: 'notify', lines: [`STATUS=app ${statusText(event.status)}`] });
+      // A tree whose head is gone gets the same treatment as a stop: TERM, grace, KILL.
+      if (m.state !== 'stopping') effects.push({ type: 'terminate-tree' }, { type: 'arm-deadline' });
+      return same({ ...m, state: 'reaping', child: event.status }, effects);
+    }
+
+    case 'tree-gone':
+      if (m.state !== 'reaping') return same(m);
+      return same({ ...m, state: 'done' }, [
+        { type: 'disarm-deadline' },
+        { type: 'exit', cause: m.cause, child: m.child! },
+      ]);
+  }
+}
+
+/** "exited with code 3", "was killed by SIGKILL". */
+export function statusText(status: ChildStatus): string {
+  return status.signal ? `was killed by ${status.signal}` : `exited with code ${status.code}`;
+}
+
+/** Log fields for a child's exit status. */
+export function describeStatus(status: ChildStatus): Record<string, unknown> {
+  return status.signal ? { signal: status.signal } : { code: status.code };
+}

@@ -1,0 +1,112 @@
+// Runs one probe on a schedule: never two at once, each under its own timeout, results folded into the
+// health state. Stops for good at the first unhealthy verdict: a liveness failure is acted on once.
+import type { Clock } from './clock.js';
+import { formatSpan } from './duration.js';
+import { endStartPeriod, inStartPeriod, initialHealth, recordProbe, type HealthPolicy, type HealthState, type ProbeResult, type Verdict } from './health.js';
+import type { Probe } from './probes/probe.js';
+import type { Timing } from './timing.js';
+
+export interface ProbeLoopHooks {
+  onResult(result: ProbeResult, state: HealthState): void;
+  onVerdict(verdict: Verdict, state: HealthState): void;
+}
+
+export class ProbeLoop {
+  #state: HealthState;
+  #stopped = false;
+  #wake: (() => void) | undefined;
+  #inflight: AbortController | undefined;
+  #done: Promise<void> | undefined;
+  #startPeriodTimer: unknown;
+
+  constructor(
+    private readonly probe: Probe,
+    private readonly timing: Timing,
+    private readonly policy: HealthPolicy,
+    private readonly clock: Clock,
+    private readonly hooks: ProbeLoopHooks,
+  ) {
+    this.#state = initialHealth(clock.now());
+  }
+
+  get state(): HealthState {
+    return this.#state;
+  }
+
+  start(): void {
+    if (this.policy.startPeriodMs > 0) {
+      this.#startPeriodTimer = this.clock.setTimeout(() => this.#apply(endStartPeriod(this.#state, this.policy)), this.policy.startPeriodMs);
+    }
+    this.#done = this.#loop();
+  }
+
+  /** Stops probing: aborts a probe in flight and resolves once it has settled (its socket or process gone). */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.clock.clearTimeout(this.#startPeriodTimer);
+    this.#inflight?.abort();
+    this.#wake?.();
+    await this.#done;
+    await this.probe.close();
+  }
+
+  #apply(step: { state: HealthState; verdict: Verdict | undefined }): void {
+    if (this.#stopped) return;
+    this.#state = step.state;
+    if (step.verdict) {
+      if (step.verdict.status === 'unhealthy') this.#stopped = true;
+      this.hooks.onVerdict(step.verdict, this.#state);
+    }
+  }
+
+  async #loop(): Promise<void> {
+    while (!this.#stopped) {
+      const started = this.clock.now();
+      const result = await this.#runOnce(started);
+      if (this.#stopped) break;
+      const step = recordProbe(this.#state, result, this.policy);
+      this.#state = step.state;
+      this.hooks.onResult(result, this.#state);
+      this.#apply(step);
+      const cadence = inStartPeriod(this.#state, this.policy, this.clock.now()) ? this.timing.startIntervalMs : this.timing.intervalMs;
+      await this.#sleep(started + cadence - this.clock.now());
+    }
+  }
+
+  async #runOnce(started: number): Promise<ProbeResult> {
+    const controller = new AbortController();
+    this.#inflight = controller;
+    let timedOut = false;
+    const timer = this.clock.setTimeout(() => {
+      timedOut = true;
+      controller.abort();
+    }, this.timing.timeoutMs);
+    try {
+      const outcome = await this.probe.run(controller.signal);
+      const at = this.clock.now();
+      const detail = timedOut ? `timed out after ${formatSpan(this.timing.timeoutMs)}` : outcome.detail;
+      return { ok: outcome.ok && !timedOut, at, latencyMs: at - started, detail };
+    } catch (error) {
+      const at = this.clock.now();
+      return { ok: false, at, latencyMs: at - started, detail: error instanceof Error ? error.message : String(error) };
+    } finally {
+      this.clock.clearTimeout(timer);
+      this.#inflight = undefined;
+    }
+  }
+
+  #sleep(ms: number): Promise<void> {
+    if (ms <= 0 || this.#stopped) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = this.clock.setTimeout(() => {
+        this.#wake = undefined;
+        resolve();
+      }, ms);
+      this.#wake = () => {
+        this.clock.clearTimeout(timer);
+        this.#wake = undefined;
+        resolve();
+      };
+    });
+  }
+}

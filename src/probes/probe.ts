@@ -1,0 +1,39 @@
+// The shape every probe has: run once under an abort signal (the per-probe timeout, or shutdown).
+import type { ProbeSpec } from '../config.js';
+
+export interface ProbeOutcome {
+  ok: boolean;
+  /** What it saw ("HTTP 200") or why it failed ("connect ECONNREFUSED 127.0.0.1:8080"). */
+  detail: string;
+}
+
+export interface Probe {
+  /** For logs and STATUS: "GET http://127.0.0.1:8080/healthz". */
+  readonly description: string;
+  /** Must settle promptly once `signal` aborts, with everything it started (sockets, processes) released. */
+  run(signal: AbortSignal): Promise<ProbeOutcome>;
+  /** Releases what the probe keeps between runs; safe to call twice. */
+  close(): Promise<void>;
+}
+
+/** Builds the probe for a spec; each kind loads its code (undici, execa) only when used. */
+export async function createProbe(spec: ProbeSpec, env: NodeJS.ProcessEnv): Promise<Probe> {
+  switch (spec.kind) {
+    case 'http':
+      return (await import('./http.js')).httpProbe(spec.url);
+    case 'tcp':
+      return (await import('./tcp.js')).tcpProbe(spec.host, spec.port);
+    case 'exec':
+      return (await import('./exec.js')).execProbe(spec.command, env);
+  }
+}
+
+/** "ECONNREFUSED 127.0.0.1:8080"-style text for an error. */
+export function errorText(error: unknown): string {
+  if (error instanceof Error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const cause = error.cause instanceof Error ? `: ${errorText(error.cause)}` : '';
+    return `${error.message}${code && !error.message.includes(code) ? ` (${code})` : ''}${cause}`;
+  }
+  return String(error);
+}
