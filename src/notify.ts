@@ -24,7 +24,7 @@ interface SdNotifyAddon {
 /** Sends nothing: no NOTIFY_SOCKET, or --no-systemd. */
 export const silentNotifier: Notifier = { kind: 'none', send() {}, drain: async () => {} };
 
-/** Picks the notifier for this run; logs once which one is in use when there is a socket to talk to. */
+/** Picks the notifier for this run (the supervisor logs which, once the child is up). */
 export function createNotifier(choice: NotifierChoice, env: NodeJS.ProcessEnv, log: Logger): Notifier {
   const address = env.NOTIFY_SOCKET;
   if (address === undefined || address === '') return silentNotifier;
@@ -39,9 +39,7 @@ export function createNotifier(choice: NotifierChoice, env: NodeJS.ProcessEnv, l
     if (addon) notifier = nativeNotifier(addon, warnUnreachable);
     else if (choice === 'native') log.warn('--notifier native: the sd-notify addon is not built; using systemd-notify');
   }
-  notifier ??= commandNotifier(log, warnUnreachable);
-  log.info({ notifier: notifier.kind, notifySocket: address }, 'notifier ready');
-  return notifier;
+  return notifier ?? commandNotifier(log, warnUnreachable);
 }
 
 function loadAddon(): SdNotifyAddon | undefined {

@@ -90,6 +90,7 @@ class Run {
       throw error;
     }
     const child = this.#child;
+    if (deps.notifier.kind !== 'none') deps.log.info({ notifier: deps.notifier.kind, notifySocket: deps.env.NOTIFY_SOCKET }, 'notifier in use');
     deps.log.info({ pid: child.pid, command: [config.command, ...config.args] }, 'spawned');
     child.exited.then((status) => this.#dispatch({ type: 'child-exit', status }));
     if (probe) {

@@ -1,0 +1,168 @@
+// Behaviours 2, 3 and 8: READY=1 gated on probes, STATUS lines, watchdog pings gated on fresh health,
+// and the notify socket's forms, with both notifiers (in-process addon and systemd-notify).
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { NotifyListener, type NotifyMessage } from '../helpers/notify-listener.js';
+import { runSdwrap, stopAll, REPO_ROOT } from '../helpers/run-sdwrap.js';
+import { assertNoLeftovers, testMarker } from '../helpers/processes.js';
+import { freePort } from '../helpers/ports.js';
+import { waitFor } from '../helpers/wait.js';
+
+const SERVER = join(REPO_ROOT, 'test/fixtures/server.mjs');
+after(stopAll);
+
+/** Messages of sdwrap's own (systemd-notify's BARRIER=1 handshake datagrams are not ours). */
+const ours = (l: NotifyMessage[]) => l.filter((m) => !('BARRIER' in m.fields));
+
+for (const notifier of ['native', 'systemd-notify'] as const) {
+  test(`2. READY=1 exactly once, only after the server answers; STATUS tells the story (${notifier})`, async () => {
+    const listener = await NotifyListener.start();
+    const marker = testMarker();
+    const port = await freePort();
+    try {
+      const run = runSdwrap(
+        ['--notifier', notifier, '--http', `http://127.0.0.1:${port}/healthz`, '--interval', '200ms', '--timeout', '500ms',
+          '--success-threshold', '2', '--start-period', '20s', '--log-level', 'debug', '--', process.execPath, SERVER, '--port', String(port), '--ready-after', '1200'],
+        { notifySocket: listener.address, marker },
+      );
+      await run.waitForStdout(/fixture-server listening/);
+      const startedAt = Date.now();
+      const ready = await listener.waitFor((m) => m.fields.READY === '1', 15_000, 'READY=1');
+      assert.ok(ready.at - startedAt >= 1000, `READY came ${ready.at - startedAt} ms after the server started listening, before it was healthy`);
+      assert.match(ready.fields.STATUS ?? '', /^healthy: GET http:\/\/127\.0\.0\.1:\d+\/healthz passed in \d+ms$/);
+      // The notifier is in-process or systemd-notify as asked, and the sender is sdwrap (systemd-notify as root sends with its parent's pid).
+      assert.equal(ready.pid, run.pid, listener.dump());
+      assert.ok(ours(listener.messages).some((m) => /^starting: waiting for GET .*\(last: HTTP 503\)$/.test(m.fields.STATUS ?? '')), listener.dump());
+      await run.waitForLog((l) => l.msg === 'notifier in use' && l.notifier === notifier);
+      // Let more probes pass, then stop: still exactly one READY.
+      const passedBefore = run.logs.filter((l) => l.msg === 'probe passed').length;
+      await waitFor(() => run.logs.filter((l) => l.msg === 'probe passed').length >= passedBefore + 3, { timeout: 10_000 });
+      run.kill('SIGTERM');
+      await run.waitForExit(10_000);
+      assert.equal(listener.all('READY').length, 1, listener.dump());
+      const stopping = await listener.waitFor((m) => m.fields.STOPPING === '1', 5000);
+      assert.equal(stopping.fields.STATUS, 'stopping on SIGTERM');
+      await assertNoLeftovers(marker);
+    } finally {
+      await listener.close();
+    }
+  });
+}
+
+test('2. with no probe, READY=1 follows the spawn at once', async () => {
+  const listener = await NotifyListener.start();
+  try {
+    const run = runSdwrap(['--', 'sleep', '30'], { notifySocket: listener.address });
+    const ready = await listener.waitFor((m) => m.fields.READY === '1', 10_000);
+    assert.equal(ready.fields.STATUS, 'healthy: no probe configured, app started');
+    run.kill('SIGTERM');
+    await run.waitForExit(10_000);
+  } finally {
+    await listener.close();
+  }
+});
+
+test('2. failing n/N shows in STATUS and the logs, recovery resets the count', async () => {
+  const listener = await NotifyListener.start();
+  const port = await freePort();
+  try {
+    const run = runSdwrap(
+      ['--http', `http://127.0.0.1:${port}/healthz`, '--interval', '150ms', '--timeout', '500ms', '--failure-threshold', '50',
+        '--', process.execPath, SERVER, '--port', String(port)],
+      { notifySocket: listener.address },
+    );
+    await listener.waitForField('READY', '1', 10_000);
+    await fetch(`http://127.0.0.1:${port}/control/fail`);
+    const failing = await listener.waitFor((m) => /^failing 2\/50: GET .* HTTP 500$/.test(m.fields.STATUS ?? ''), 10_000);
+    assert.ok(failing);
+    const warn = await run.waitForLog((l) => l.msg === 'probe failed' && l.failures === 1);
+    assert.equal(warn.level, 'warn');
+    await fetch(`http://127.0.0.1:${port}/control/recover`);
+    await listener.waitFor((m) => m.at > failing.at && /^healthy: /.test(m.fields.STATUS ?? ''), 10_000);
+    await run.waitForLog((l) => l.msg === 'probe recovered');
+    run.kill('SIGTERM');
+    await run.waitForExit(10_000);
+  } finally {
+    await listener.close();
+  }
+});
+
+test('3. WATCHDOG=1 every half period while healthy, and never once the probe fails', async () => {
+  const listener = await NotifyListener.start();
+  const port = await freePort();
+  try {
+    const run = runSdwrap(
+      ['--http', `http://127.0.0.1:${port}/healthz`, '--interval', '100ms', '--timeout', '300ms', '--failure-threshold', '3',
+        '--stop-timeout', '1s', '--', process.execPath, SERVER, '--port', String(port)],
+      { notifySocket: listener.address, env: { WATCHDOG_USEC: '1200000', WATCHDOG_PID: undefined } },
+    );
+    await listener.waitForField('READY', '1', 10_000);
+    await waitFor(() => listener.all('WATCHDOG').length >= 3, { timeout: 10_000, message: () => listener.dump() });
+    const pings = listener.all('WATCHDOG').map((m) => m.at);
+    const gaps = pings.slice(1).map((t, i) => t - pings[i]!);
+    for (const gap of gaps) assert.ok(gap > 400 && gap < 900, `pings every WatchdogSec/2 (600ms), got gaps ${gaps.join(', ')}`);
+    assert.ok(listener.all('WATCHDOG').every((m) => m.fields.WATCHDOG === '1' && m.pid === run.pid));
+    // Hang the server: pings stop, and sdwrap kills it before systemd's watchdog (1.2 s) would have fired.
+    const hung = Date.now();
+    await fetch(`http://127.0.0.1:${port}/control/hang`);
+    const exit = await run.waitForExit(10_000);
+    assert.deepEqual(exit, { code: 69, signal: null }, run.dump());
+    const lastPing = Math.max(...listener.all('WATCHDOG').map((m) => m.at));
+    const unhealthyLog = run.logs.find((l) => l.msg === 'unhealthy: killing the child')!;
+    assert.ok(unhealthyLog, run.dump());
+    assert.ok((unhealthyLog.time as number) - lastPing < 1200, `verdict ${(unhealthyLog.time as number) - lastPing} ms after the last ping: systemd would have fired first`);
+    assert.ok(lastPing - hung < 700, 'no ping long after the hang');
+  } finally {
+    await listener.close();
+  }
+});
+
+test('3. WATCHDOG_USEC=0, garbage, or another WATCHDOG_PID: no pings, no crash', async () => {
+  for (const env of [{ WATCHDOG_USEC: '0' }, { WATCHDOG_USEC: 'soon' }, { WATCHDOG_USEC: '200000', WATCHDOG_PID: '1' }]) {
+    const listener = await NotifyListener.start();
+    try {
+      const run = runSdwrap(['--', 'sleep', '30'], { notifySocket: listener.address, env });
+      await listener.waitForField('READY', '1', 10_000);
+      const readyAt = Date.now();
+      // 200ms would be WatchdogSec if it were honoured: wait several periods and see none.
+      await waitFor(() => Date.now() - readyAt > 700 || listener.all('WATCHDOG').length > 0);
+      assert.equal(listener.all('WATCHDOG').length, 0, `${JSON.stringify(env)}: ${listener.dump()}`);
+      run.kill('SIGTERM');
+      assert.deepEqual(await run.waitForExit(10_000), { code: null, signal: 'SIGTERM' });
+    } finally {
+      await listener.close();
+    }
+  }
+});
+
+test('8. no NOTIFY_SOCKET: works, notifies nothing, says nothing about it', async () => {
+  const run = runSdwrap(['--log-level', 'debug', '--', 'sh', '-c', 'exit 0']);
+  assert.deepEqual(await run.waitForExit(10_000), { code: 0, signal: null });
+  assert.ok(!run.stderr.some((l) => /notif/i.test(l)), run.dump());
+});
+
+for (const notifier of ['native', 'systemd-notify'] as const) {
+  test(`8. an abstract @socket works (${notifier})`, async () => {
+    const listener = await NotifyListener.start({ abstract: true });
+    assert.ok(listener.address.startsWith('@'));
+    try {
+      const run = runSdwrap(['--notifier', notifier, '--', 'sleep', '30'], { notifySocket: listener.address });
+      const ready = await listener.waitForField('READY', '1', 10_000);
+      assert.equal(ready.pid, run.pid);
+      run.kill('SIGTERM');
+      await run.waitForExit(10_000);
+    } finally {
+      await listener.close();
+    }
+  });
+}
+
+test('8. an unreachable socket is logged once and is not fatal', async () => {
+  const run = runSdwrap(['--', 'sh', '-c', 'sleep 0.3; exit 5'], { notifySocket: '/tmp/sdwrap-no-such-socket' });
+  assert.deepEqual(await run.waitForExit(10_000), { code: 5, signal: null }, run.dump());
+  assert.equal(run.logs.filter((l) => l.msg === 'notify socket is unreachable: systemd will not hear from sdwrap').length, 1, run.dump());
+  const bad = runSdwrap(['--', 'true'], { notifySocket: 'not-a-socket-address' });
+  assert.deepEqual(await bad.waitForExit(10_000), { code: 0, signal: null });
+  assert.equal(bad.logs.filter((l) => l.level === 'warn' && /NOTIFY_SOCKET/.test(String(l.msg))).length, 1, bad.dump());
+});

@@ -1,0 +1,64 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { endStartPeriod, initialHealth, isFresh, recordProbe, type HealthPolicy, type HealthState, type ProbeResult } from '../../src/health.js';
+
+const ok = (at: number): ProbeResult => ({ ok: true, at, latencyMs: 3, detail: 'HTTP 200' });
+const fail = (at: number, detail = 'HTTP 503'): ProbeResult => ({ ok: false, at, latencyMs: 3, detail });
+
+function feed(policy: HealthPolicy, results: ProbeResult[]) {
+  let state: HealthState = initialHealth(0);
+  const verdicts: string[] = [];
+  for (const r of results) {
+    const step = recordProbe(state, r, policy);
+    state = step.state;
+    if (step.verdict) verdicts.push(step.verdict.status === 'healthy' ? `healthy@${r.at}` : `unhealthy@${r.at}: ${step.verdict.reason}`);
+  }
+  return { state, verdicts };
+}
+
+test('success threshold: consecutive successes make it healthy; a failure resets the streak', () => {
+  const policy = { failureThreshold: 3, successThreshold: 2, startPeriodMs: 0 };
+  const { verdicts } = feed(policy, [ok(1), fail(2), ok(3), ok(4)]);
+  assert.deepEqual(verdicts, ['healthy@4']);
+});
+
+test('failure threshold: consecutive failures make it unhealthy; one success resets the count', () => {
+  const policy = { failureThreshold: 3, successThreshold: 1, startPeriodMs: 0 };
+  const { verdicts, state } = feed(policy, [ok(1), fail(2), fail(3), ok(4), fail(5), fail(6), fail(7), fail(8)]);
+  assert.equal(verdicts.length, 2);
+  assert.equal(verdicts[0], 'healthy@1');
+  assert.match(verdicts[1]!, /^unhealthy@7: 3 consecutive probe failures \(threshold 3\), last: HTTP 503$/);
+  assert.equal(state.status, 'unhealthy');
+  assert.equal(state.failures, 3, 'unhealthy is final: later results change nothing');
+});
+
+test('start period: failures inside it do not count, a success ends it early', () => {
+  const policy = { failureThreshold: 1, successThreshold: 1, startPeriodMs: 100 };
+  const { verdicts } = feed(policy, [fail(10), fail(50), fail(99), ok(120), fail(130)]);
+  assert.deepEqual(verdicts, ['healthy@120', 'unhealthy@130: 1 consecutive probe failures (threshold 1), last: HTTP 503']);
+});
+
+test('start period: failures after it count even before the first success', () => {
+  const policy = { failureThreshold: 2, successThreshold: 1, startPeriodMs: 100 };
+  const { verdicts } = feed(policy, [fail(50), fail(100), fail(110)]);
+  assert.equal(verdicts.length, 1);
+  assert.match(verdicts[0]!, /^unhealthy@110/);
+});
+
+test('readiness fails closed: never healthy by the end of the start period is unhealthy', () => {
+  const policy = { failureThreshold: 3, successThreshold: 1, startPeriodMs: 100 };
+  const { state } = feed(policy, [fail(10, 'connect ECONNREFUSED')]);
+  const step = endStartPeriod(state, policy);
+  assert.deepEqual(step.verdict, { status: 'unhealthy', reason: 'not healthy by the end of the start period, last: connect ECONNREFUSED' });
+  const healthy = feed(policy, [ok(10)]).state;
+  assert.equal(endStartPeriod(healthy, policy).verdict, undefined, 'a healthy child is left alone');
+  assert.equal(endStartPeriod(initialHealth(0), { ...policy, startPeriodMs: 0 }).verdict, undefined);
+});
+
+test('freshness: only a recent success vouches for the child', () => {
+  const policy = { failureThreshold: 3, successThreshold: 1, startPeriodMs: 0 };
+  const { state } = feed(policy, [ok(1000)]);
+  assert.equal(isFresh(state, 1500, 500), true);
+  assert.equal(isFresh(state, 1501, 500), false);
+  assert.equal(isFresh(initialHealth(0), 0, 500), false);
+});

@@ -1,0 +1,89 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { initialMachine, transition, type Event, type Machine } from '../../src/lifecycle.js';
+
+function run(events: Event[], from: Machine = initialMachine) {
+  let machine = from;
+  const effects: string[] = [];
+  for (const event of events) {
+    const t = transition(machine, event);
+    machine = t.machine;
+    for (const e of t.effects) {
+      if (e.type === 'notify') effects.push(`notify ${e.lines.join('|')}`);
+      else if (e.type === 'relay') effects.push(`relay ${e.signal}`);
+      else if (e.type === 'exit') effects.push(`exit ${e.cause?.kind ?? 'none'} ${e.child.code ?? e.child.signal}`);
+      else if (e.type !== 'log') effects.push(e.type);
+    }
+  }
+  return { machine, effects };
+}
+
+test('healthy once: READY=1 is sent exactly once', () => {
+  const { machine, effects } = run([{ type: 'healthy', detail: 'GET / passed in 2ms' }, { type: 'healthy', detail: 'again' }]);
+  assert.equal(machine.state, 'running');
+  assert.deepEqual(effects, ['notify READY=1|STATUS=healthy: GET / passed in 2ms']);
+});
+
+test('unhealthy: status, stop probing, TERM the tree, arm the deadline; then KILL, reap, exit', () => {
+  const { machine, effects } = run([
+    { type: 'healthy', detail: 'ok' },
+    { type: 'unhealthy', reason: 'timed out' },
+    { type: 'deadline' },
+    { type: 'child-exit', status: { code: null, signal: 'SIGKILL' } },
+    { type: 'tree-gone' },
+  ]);
+  assert.equal(machine.state, 'done');
+  assert.deepEqual(effects.slice(1), [
+    'notify STATUS=unhealthy, killing the app: timed out',
+    'stop-probing', 'terminate-tree', 'arm-deadline',
+    'kill-tree',
+    'stop-probing', 'watch-tree',
+    'disarm-deadline', 'exit unhealthy SIGKILL',
+  ]);
+});
+
+test('a stop signal: STOPPING=1, relay, deadline; the first cause is kept', () => {
+  const { effects, machine } = run([
+    { type: 'signal', signal: 'SIGTERM' },
+    { type: 'unhealthy', reason: 'late verdict' },
+    { type: 'signal', signal: 'SIGINT' },
+    { type: 'child-exit', status: { code: 0, signal: null } },
+    { type: 'tree-gone' },
+  ]);
+  assert.deepEqual(effects, [
+    'notify STOPPING=1|STATUS=stopping on SIGTERM', 'stop-probing', 'relay SIGTERM', 'arm-deadline',
+    'relay SIGINT',
+    'stop-probing', 'watch-tree',
+    'disarm-deadline', 'exit signal 0',
+  ]);
+  assert.deepEqual(machine.cause, { kind: 'signal', signal: 'SIGTERM' });
+});
+
+test('other signals are relayed and change nothing', () => {
+  for (const signal of ['SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'] as const) {
+    const { machine, effects } = run([{ type: 'signal', signal }]);
+    assert.equal(machine.state, 'starting');
+    assert.deepEqual(effects, [`relay ${signal}`]);
+  }
+});
+
+test('the child exiting on its own: STATUS says so, leftovers get TERM and a deadline', () => {
+  const { effects, machine } = run([
+    { type: 'healthy', detail: 'ok' },
+    { type: 'child-exit', status: { code: 3, signal: null } },
+    { type: 'signal', signal: 'SIGTERM' },
+    { type: 'deadline' },
+    { type: 'tree-gone' },
+  ]);
+  assert.deepEqual(effects.slice(1), [
+    'stop-probing', 'watch-tree', 'notify STATUS=app exited with code 3', 'terminate-tree', 'arm-deadline',
+    'kill-tree',
+    'disarm-deadline', 'exit none 3',
+  ]);
+  assert.equal(machine.state, 'done');
+});
+
+test('verdicts after a stop began are ignored', () => {
+  const { effects } = run([{ type: 'signal', signal: 'SIGQUIT' }, { type: 'healthy', detail: 'x' }, { type: 'unhealthy', reason: 'y' }]);
+  assert.deepEqual(effects, ['notify STOPPING=1|STATUS=stopping on SIGQUIT', 'stop-probing', 'relay SIGQUIT', 'arm-deadline']);
+});
