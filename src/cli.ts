@@ -7,7 +7,7 @@ import { buildConfig, DEFAULTS, type Config, type RawOptions } from './config.js
 import { EXIT, SdwrapError, UsageError } from './errors.js';
 import type { ExitPlan } from './exit-plan.js';
 import { createLogger, type Logger } from './logger.js';
-import { createNotifier } from './notify.js';
+import { createNotifier, silentNotifier } from './notify.js';
 import { supervise } from './supervisor.js';
 
 const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
@@ -35,6 +35,13 @@ function buildProgram(): Command {
     .addOption(new Option('--log-level <level>', `trace|debug|info|warn|error (default: ${DEFAULTS.logLevel})`))
     .addOption(new Option('--log-format <format>', 'json|pretty (default: pretty on a terminal, json otherwise)'))
     .addOption(new Option('--notifier <kind>', 'auto|native|systemd-notify: how to reach systemd (default: auto)'))
+    .option('--no-systemd', 'local mode: notify nothing, restart the app here with backoff')
+    .option('--restart <policy>', `with --no-systemd: on-failure|always (default: ${DEFAULTS.restart})`)
+    .option('--restart-delay <span>', `with --no-systemd: first restart delay, doubling each time (default: ${DEFAULTS.restartDelay})`)
+    .option('--restart-max-delay <span>', `with --no-systemd: cap on the restart delay (default: ${DEFAULTS.restartMaxDelay})`)
+    .option('--max-restarts <n>', `with --no-systemd: restarts allowed within --restart-window before giving up (default: ${DEFAULTS.maxRestarts})`)
+    .option('--restart-window <span>', `with --no-systemd: the window --max-restarts counts in (default: ${DEFAULTS.restartWindow})`)
+    .option('--restart-reset <span>', `with --no-systemd: healthy this long, backoff and budget start over (default: ${DEFAULTS.restartReset})`)
     .argument('[command...]', 'the app to run, with its arguments')
     .passThroughOptions()
     .allowExcessArguments(true)
@@ -66,7 +73,7 @@ async function main(argv: readonly string[]): Promise<ExitPlan> {
   }
   const log = await createLogger({ level: config.logLevel, format: config.logFormat });
   installLastResort(log);
-  const notifier = createNotifier(config.notifier, process.env, log);
+  const notifier = config.noSystemd ? silentNotifier : createNotifier(config.notifier, process.env, log);
   return supervise(config, { log, notifier, env: process.env, pid: process.pid });
 }
 

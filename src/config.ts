@@ -1,6 +1,7 @@
 // Defaults and validation in one place: raw option strings in, a frozen Config out.
 import { parseSpan, formatSpan } from './duration.js';
 import { UsageError } from './errors.js';
+import type { RestartPolicy } from './backoff.js';
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error';
 export type LogFormat = 'json' | 'pretty';
@@ -25,6 +26,10 @@ export interface Config {
   readonly logLevel: LogLevel;
   readonly logFormat: LogFormat;
   readonly notifier: NotifierChoice;
+  /** --no-systemd: notify nothing; restart the child here by `restart`. */
+  readonly noSystemd: boolean;
+  /** Set only with --no-systemd: under systemd, Restart= restarts the unit. */
+  readonly restart: RestartPolicy | undefined;
 }
 
 /** Every default sdwrap has. */
@@ -37,6 +42,12 @@ export const DEFAULTS = {
   stopTimeout: '10s',
   logLevel: 'info',
   notifier: 'auto',
+  restart: 'on-failure',
+  restartDelay: '1s',
+  restartMaxDelay: '1min',
+  maxRestarts: '5',
+  restartWindow: '5min',
+  restartReset: '1min',
 } as const;
 
 /** Options as the command line gives them: strings, not yet checked. */
@@ -53,11 +64,29 @@ export interface RawOptions {
   logLevel?: string;
   logFormat?: string;
   notifier?: string;
+  /** commander turns --no-systemd into systemd: false. */
+  systemd?: boolean;
+  restart?: string;
+  restartDelay?: string;
+  restartMaxDelay?: string;
+  maxRestarts?: string;
+  restartWindow?: string;
+  restartReset?: string;
 }
+
+const RESTART_FLAGS = {
+  restart: '--restart',
+  restartDelay: '--restart-delay',
+  restartMaxDelay: '--restart-max-delay',
+  maxRestarts: '--max-restarts',
+  restartWindow: '--restart-window',
+  restartReset: '--restart-reset',
+} as const;
 
 const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error'];
 const LOG_FORMATS: readonly LogFormat[] = ['json', 'pretty'];
 const NOTIFIERS: readonly NotifierChoice[] = ['auto', 'native', 'systemd-notify'];
+const RESTART_MODES: readonly RestartPolicy['mode'][] = ['on-failure', 'always'];
 
 /** Checks raw options and the command; throws UsageError naming the first bad one. */
 export function buildConfig(raw: RawOptions, argv: readonly string[], isTTY: boolean): Config {
@@ -81,6 +110,31 @@ export function buildConfig(raw: RawOptions, argv: readonly string[], isTTY: boo
     logLevel: validateChoice('--log-level', raw.logLevel ?? DEFAULTS.logLevel, LOG_LEVELS),
     logFormat: validateChoice('--log-format', raw.logFormat ?? (isTTY ? 'pretty' : 'json'), LOG_FORMATS),
     notifier: validateChoice('--notifier', raw.notifier ?? DEFAULTS.notifier, NOTIFIERS),
+    noSystemd: raw.systemd === false,
+    restart: normalizeRestart(raw),
+  });
+}
+
+function normalizeRestart(raw: RawOptions): RestartPolicy | undefined {
+  if (raw.systemd !== false) {
+    const given = (Object.keys(RESTART_FLAGS) as Array<keyof typeof RESTART_FLAGS>).find((k) => raw[k] !== undefined);
+    if (given) throw new UsageError(`${RESTART_FLAGS[given]} needs --no-systemd: under systemd, the unit's Restart= restarts the app`);
+    return undefined;
+  }
+  const initialDelayMs = validateSpan('--restart-delay', raw.restartDelay ?? DEFAULTS.restartDelay, { min: 0 });
+  const maxDelayMs = validateSpan('--restart-max-delay', raw.restartMaxDelay ?? DEFAULTS.restartMaxDelay, { min: 0 });
+  if (maxDelayMs < initialDelayMs) {
+    throw new UsageError(`--restart-max-delay (${formatSpan(maxDelayMs)}) must not be shorter than --restart-delay (${formatSpan(initialDelayMs)})`);
+  }
+  const maxRestarts = raw.maxRestarts ?? DEFAULTS.maxRestarts;
+  if (!/^\d+$/.test(maxRestarts.trim())) throw new UsageError(`--max-restarts expects a whole number (0 never restarts), got '${maxRestarts}'`);
+  return Object.freeze({
+    mode: validateChoice('--restart', raw.restart ?? DEFAULTS.restart, RESTART_MODES),
+    initialDelayMs,
+    maxDelayMs,
+    maxRestarts: Number(maxRestarts),
+    windowMs: validateSpan('--restart-window', raw.restartWindow ?? DEFAULTS.restartWindow, { min: 1 }),
+    resetAfterMs: validateSpan('--restart-reset', raw.restartReset ?? DEFAULTS.restartReset, { min: 0 }),
   });
 }
 

@@ -88,7 +88,14 @@ export function transition(m: Machine, event: Event): Transition {
 
     case 'signal': {
       const stop = (STOP_SIGNALS as readonly string[]).includes(event.signal);
-      if (m.state === 'reaping' || m.state === 'done') return same(m);
+      if (m.state === 'done') return same(m);
+      if (m.state === 'reaping') {
+        // The child is gone; a stop now still means "do not restart it" (--no-systemd).
+        if (!stop || m.cause !== undefined) return same(m);
+        return same({ ...m, cause: { kind: 'signal', signal: event.signal as StopSignal } }, [
+          { type: 'log', level: 'info', msg: 'stopping: signal received while the app was exiting', fields: { signal: event.signal } },
+        ]);
+      }
       if (!stop || m.state === 'stopping') {
         return same(m, [
           { type: 'log', level: 'info', msg: 'signal relayed', fields: { signal: event.signal } },

@@ -1,12 +1,15 @@
 // Runs the lifecycle: spawns the child, feeds every input (probe verdicts, signals, child exit, the stop
 // deadline, the tree's end) through one dispatch, and carries out the effects the transition table asks for.
+import { constants } from 'node:os';
 import { spawnChild, type ChildHandle } from './child.js';
 import { systemClock, type Clock } from './clock.js';
 import type { Config } from './config.js';
 import { formatSpan } from './duration.js';
 import { isFresh, type HealthState, type ProbeResult, type Verdict } from './health.js';
 import { signalTree, terminateTree, waitTreeGone } from './kill-tree.js';
-import { initialMachine, RELAYED_SIGNALS, transition, type Effect, type Event, type Machine, type RelayedSignal } from './lifecycle.js';
+import { initialMachine, RELAYED_SIGNALS, STOP_SIGNALS, statusText, transition, type ChildStatus, type Effect, type Event, type Machine, type RelayedSignal, type StopCause } from './lifecycle.js';
+import { emptyHistory, nextRestart, type RestartHistory, type RestartPolicy } from './backoff.js';
+import { EXIT } from './errors.js';
 import type { Logger } from './logger.js';
 import type { Notifier } from './notify.js';
 import { planExit, type ExitPlan } from './exit-plan.js';
@@ -39,10 +42,23 @@ export function statusLine(text: string): string {
 const defaultCreateProbe = async (config: Config, env: NodeJS.ProcessEnv) =>
   config.probe ? createProbe(config.probe, env) : undefined;
 
-/** Supervises one run of the child; resolves with how sdwrap should end. Rejects with SpawnError if it cannot start. */
+/** How one run of the child ended. */
+export interface RunOutcome {
+  plan: ExitPlan;
+  cause: StopCause | undefined;
+  child: ChildStatus;
+  /** How long the child was healthy before it ended (0 if it never was). */
+  healthyForMs: number;
+}
+
+/**
+ * Supervises the child; resolves with how sdwrap should end. Rejects with SpawnError if it cannot start.
+ * Under systemd that is one run: systemd restarts the unit. With --no-systemd, sdwrap restarts it here.
+ */
 export async function supervise(config: Config, deps: SupervisorDeps): Promise<ExitPlan> {
-  const run = new Run(config, deps);
-  return run.start();
+  const first = await new Run(config, deps).start();
+  if (!config.restart) return first.plan;
+  return new Restarter(config, config.restart, deps).loop(first);
 }
 
 class Run {
@@ -54,7 +70,9 @@ class Run {
   #watchdogTimer: NodeJS.Timeout | undefined;
   #lastStatusKey = '';
   #pending: Event[] = [];
-  #finish!: (plan: ExitPlan) => void;
+  #finish!: (outcome: RunOutcome) => void;
+  #healthySince: number | undefined;
+  #healthyFor = 0;
   readonly #timing: Timing;
   readonly #clock: Clock;
   readonly #signals: Pick<NodeJS.Process, 'on' | 'off'>;
@@ -66,7 +84,8 @@ class Run {
   ) {
     this.#clock = deps.clock ?? systemClock;
     this.#signals = deps.signals ?? process;
-    const watchdogMs = watchdogPeriodMs(deps.env, deps.pid);
+    // Without systemd there is no watchdog to serve, whatever the environment says.
+    const watchdogMs = config.noSystemd ? undefined : watchdogPeriodMs(deps.env, deps.pid);
     this.#timing = planTiming({ ...config, watchdogMs });
     for (const note of this.#timing.notes) deps.log.warn(note);
     if (watchdogMs !== undefined) {
@@ -74,9 +93,9 @@ class Run {
     }
   }
 
-  async start(): Promise<ExitPlan> {
+  async start(): Promise<RunOutcome> {
     const { config, deps } = this;
-    const done = new Promise<ExitPlan>((resolve) => (this.#finish = resolve));
+    const done = new Promise<RunOutcome>((resolve) => (this.#finish = resolve));
     // Listen before spawning, so a stop signal that arrives early is relayed rather than killing sdwrap.
     for (const signal of RELAYED_SIGNALS) this.#signals.on(signal, this.#onSignal);
     const env = childEnv(deps.env);
@@ -161,6 +180,8 @@ class Run {
       return;
     }
     const { machine, effects } = transition(this.#machine, event);
+    if (machine.state === 'running' && this.#machine.state !== 'running') this.#healthySince = this.#clock.now();
+    if (machine.state !== 'running' && this.#machine.state === 'running') this.#healthyFor = this.#clock.now() - this.#healthySince!;
     this.#machine = machine;
     for (const effect of effects) this.#perform(effect);
   }
@@ -204,19 +225,90 @@ class Run {
         void waitTreeGone(pid).then(() => this.#dispatch({ type: 'tree-gone' }));
         return;
       case 'exit':
-        void this.#exit(planExit(effect.cause, effect.child));
+        void this.#exit({ plan: planExit(effect.cause, effect.child), cause: effect.cause, child: effect.child, healthyForMs: this.#healthyFor });
         return;
     }
   }
 
-  async #exit(plan: ExitPlan): Promise<void> {
+  async #exit(outcome: RunOutcome): Promise<void> {
     await this.#probesStopped;
     await this.deps.notifier.drain();
     this.#removeSignalHandlers();
-    this.#finish(plan);
+    this.#finish(outcome);
   }
 
   #removeSignalHandlers(): void {
     for (const signal of RELAYED_SIGNALS) this.#signals.off(signal, this.#onSignal);
   }
+}
+
+/** --no-systemd: restarts the child by its policy, with backoff, until the budget runs out or a signal stops sdwrap. */
+class Restarter {
+  #history: RestartHistory = emptyHistory;
+  #total = 0;
+  readonly #clock: Clock;
+  readonly #signals: Pick<NodeJS.Process, 'on' | 'off'>;
+
+  constructor(
+    private readonly config: Config,
+    private readonly policy: RestartPolicy,
+    private readonly deps: SupervisorDeps,
+    private readonly random: () => number = Math.random,
+  ) {
+    this.#clock = deps.clock ?? systemClock;
+    this.#signals = deps.signals ?? process;
+  }
+
+  async loop(first: RunOutcome): Promise<ExitPlan> {
+    const { log } = this.deps;
+    let outcome = first;
+    for (;;) {
+      if (outcome.cause?.kind === 'signal') return outcome.plan;
+      const failed = outcome.cause?.kind === 'unhealthy' || outcome.child.signal !== null || outcome.child.code !== 0;
+      if (!failed && this.policy.mode === 'on-failure') return outcome.plan;
+      const why = outcome.cause?.kind === 'unhealthy' ? `unhealthy: ${outcome.cause.reason}` : `app ${statusText(outcome.child)}`;
+      const { history, decision } = nextRestart(this.#history, this.policy, this.#clock.now(), outcome.healthyForMs, this.random);
+      if (outcome.healthyForMs >= this.policy.resetAfterMs && this.#history.streak > 0) log.info({ healthyForMs: Math.round(outcome.healthyForMs) }, 'app stayed healthy: restart backoff and budget reset');
+      this.#history = history;
+      if (decision.kind === 'give-up') {
+        log.error({ reason: why, restarts: this.#total }, decision.reason);
+        return { kind: 'code', code: giveUpCode(outcome) };
+      }
+      this.#total += 1;
+      log.warn(
+        { restart: this.#total, attempt: decision.restart, delayMs: decision.delayMs, delay: formatSpan(decision.delayMs), reason: why },
+        `restarting in ${formatSpan(decision.delayMs)}`,
+      );
+      const stop = await this.#wait(decision.delayMs);
+      if (stop) {
+        log.info({ signal: stop }, 'stopping: signal during the restart wait');
+        return { kind: 'signal', signal: stop, fallbackCode: 128 + constants.signals[stop] };
+      }
+      outcome = await new Run(this.config, this.deps).start();
+    }
+  }
+
+  /** Waits out the backoff; resolves early with the stop signal if one arrives. */
+  #wait(ms: number): Promise<NodeJS.Signals | undefined> {
+    return new Promise((resolve) => {
+      const onSignal = (signal: NodeJS.Signals) => {
+        if (!(STOP_SIGNALS as readonly string[]).includes(signal)) return;
+        done(signal);
+      };
+      const timer = this.#clock.setTimeout(() => done(undefined), ms);
+      const done = (signal: NodeJS.Signals | undefined) => {
+        this.#clock.clearTimeout(timer);
+        for (const s of RELAYED_SIGNALS) this.#signals.off(s, onSignal);
+        resolve(signal);
+      };
+      for (const s of RELAYED_SIGNALS) this.#signals.on(s, onSignal);
+    });
+  }
+}
+
+/** The last run's status, as a code (no re-raise after giving up); exits that were not failures
+ * (--restart always) still must not look like success. */
+function giveUpCode(outcome: RunOutcome): number {
+  if (outcome.plan.kind === 'signal') return outcome.plan.fallbackCode;
+  return outcome.plan.code === 0 ? EXIT.UNHEALTHY : outcome.plan.code;
 }
