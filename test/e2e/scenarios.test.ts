@@ -89,6 +89,17 @@ describe('sdwrap under systemd (nspawn container)', { skip: skipUnlessCI(problem
     async () => {
       failIfProblem(problem);
       c = await Container.boot({ log: (m) => process.stderr.write(`# e2e: ${m}\n`) });
+      // Preflight: the test units run as a DynamicUser=, which must be able to read
+      // the bound checkout (a clone made under umask 077 cannot) and its build.
+      const pre = await c.exec(
+        ['systemd-run', '--quiet', '--wait', '--pipe', '--collect', '-p', 'DynamicUser=yes', IN_CONTAINER_NODE, IN_CONTAINER_SDWRAP, '--version'],
+        { timeoutMs: 30_000 },
+      );
+      assert.equal(
+        pre.code,
+        0,
+        `a DynamicUser= service cannot run ${IN_CONTAINER_SDWRAP} (is the checkout world-readable, and built with npm run build?)\n${describeFailure(pre)}`,
+      );
     },
     { timeout: 15 * 60_000 }, // a fresh machine debootstraps first (~1 min)
   );
