@@ -310,6 +310,8 @@ export interface ContainerProcess {
  * the init too: PID 1 of a pid namespace takes every process in it along.
  */
 const liveContainers = new Map<number, number>();
+/** Temporary directories of live containers, removed on the last-resort path too. */
+const liveWorkDirs = new Set<string>();
 
 function killContainersNow(): void {
   for (const [nspawnPid, initPid] of liveContainers) {
@@ -323,6 +325,8 @@ function killContainersNow(): void {
     }
   }
   liveContainers.clear();
+  for (const dir of liveWorkDirs) rmSync(dir, { recursive: true, force: true });
+  liveWorkDirs.clear();
 }
 
 process.once('exit', killContainersNow);
@@ -355,6 +359,7 @@ export class Container {
     const repoRoot = opts.repoRoot ?? REPO_ROOT;
     const root = await ensureRootfs(log);
     const workDir = mkdtempSync(path.join(tmpdir(), 'sdwrap-e2e-'));
+    liveWorkDirs.add(workDir);
     const consoleLog = path.join(workDir, 'console.log');
     const name = `sdwrap-e2e-${process.pid}`;
     const fd = openSync(consoleLog, 'w');
@@ -426,6 +431,7 @@ export class Container {
     } catch (err) {
       await stopNspawn(nspawn, nspawnPid, liveContainers.get(nspawnPid) ?? 0);
       rmSync(workDir, { recursive: true, force: true });
+      liveWorkDirs.delete(workDir);
       throw new Error(
         `container boot failed: ${err instanceof Error ? err.message : String(err)}\n--- console\n${consoleTail()}`,
       );
@@ -562,6 +568,7 @@ export class Container {
   async shutdown(): Promise<void> {
     await stopNspawn(this.nspawn, this.nspawnPid, this.pid1);
     rmSync(this.workDir, { recursive: true, force: true });
+    liveWorkDirs.delete(this.workDir);
   }
 }
 
