@@ -1,28 +1,67 @@
-// Defaults and validation in one place: raw option strings in, a frozen Config out.
-import { parseSpan, formatSpan } from './duration.js';
-import { UsageError } from './errors.js';
+// Defaults and validation in one place: raw option strings (from flags, or from a config file already
+// checked for shape) in, a frozen Config out. Every message names the flag or field that was wrong.
 import type { RestartPolicy } from './backoff.js';
+import { formatSpan, parseSpan } from './duration.js';
+import { UsageError } from './errors.js';
+import {
+  parseBodyPattern,
+  parseHeaderAssertion,
+  parseJsonAssertion,
+  parseStatusList,
+  type JsonAssertion,
+  type StatusRange,
+} from './http-assertions.js';
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error';
 export type LogFormat = 'json' | 'pretty';
 export type NotifierChoice = 'auto' | 'native' | 'systemd-notify';
+/** readiness gates READY=1; liveness kills and decides the watchdog; both does both. */
+export type ProbeRole = 'readiness' | 'liveness' | 'both';
+export type UnhealthyAction = 'kill' | 'watchdog';
 
-export type ProbeSpec =
-  | { kind: 'http'; url: string }
+export interface HttpTarget {
+  kind: 'http';
+  url: string;
+  statuses: StatusRange[];
+  headers: Array<{ name: string; value: string }>;
+  body: RegExp | undefined;
+  json: JsonAssertion[];
+  followRedirects: boolean;
+}
+export type ProbeTarget =
+  | HttpTarget
   | { kind: 'tcp'; host: string; port: number }
-  | { kind: 'exec'; command: string };
+  | { kind: 'exec'; command: string }
+  | { kind: 'ws'; url: string; send: string | undefined; expect: RegExp | undefined };
 
-export interface Config {
-  readonly command: string;
-  readonly args: readonly string[];
-  /** Absent: the child counts as healthy once spawned. */
-  readonly probe: ProbeSpec | undefined;
+export interface ProbeConfig {
+  readonly role: ProbeRole;
+  readonly target: ProbeTarget;
   readonly intervalMs: number;
   readonly timeoutMs: number;
   readonly failureThreshold: number;
   readonly successThreshold: number;
+}
+
+export interface LogWatchConfig {
+  readonly pattern: RegExp;
+  readonly max: number;
+  readonly windowMs: number;
+}
+
+export interface Config {
+  readonly command: string;
+  readonly args: readonly string[];
+  /** Empty: the child counts as healthy once spawned. */
+  readonly probes: readonly ProbeConfig[];
+  /** The start period is one for the whole app: failures inside it do not count, and an app not
+   * ready by its end is unhealthy. */
   readonly startPeriodMs: number;
   readonly stopTimeoutMs: number;
+  readonly onUnhealthy: UnhealthyAction;
+  readonly watchLog: LogWatchConfig | undefined;
+  readonly heartbeatUrl: string | undefined;
+  readonly heartbeatEveryMs: number;
   readonly logLevel: LogLevel;
   readonly logFormat: LogFormat;
   readonly notifier: NotifierChoice;
@@ -40,6 +79,11 @@ export const DEFAULTS = {
   successThreshold: '1',
   startPeriod: '0',
   stopTimeout: '10s',
+  httpStatus: '200-399',
+  onUnhealthy: 'kill',
+  watchLogMax: '10',
+  watchLogWindow: '1min',
+  heartbeatEvery: '1min',
   logLevel: 'info',
   notifier: 'auto',
   restart: 'on-failure',
@@ -50,17 +94,49 @@ export const DEFAULTS = {
   restartReset: '1min',
 } as const;
 
-/** Options as the command line gives them: strings, not yet checked. */
+/** A probe as written in a config file or a --probe flag, before its values are checked. */
+export interface RawProbe {
+  /** Where it came from, for messages: "--probe", "probes[2]". */
+  source: string;
+  role?: string;
+  kind: ProbeTarget['kind'];
+  target: string;
+  http?: { status?: string; headers?: string[]; body?: string; json?: string[]; followRedirects?: boolean };
+  ws?: { send?: string; expect?: string };
+  interval?: string;
+  timeout?: string;
+  failureThreshold?: string;
+  successThreshold?: string;
+}
+
+/** Options as the command line (or a config file, turned to the same strings) gives them. */
 export interface RawOptions {
   http?: string;
   tcp?: string;
   exec?: string;
+  ws?: string;
+  probe?: string[];
+  /** From a config file: probes with their own settings. */
+  probes?: RawProbe[];
+  httpStatus?: string;
+  httpHeader?: string[];
+  httpBody?: string;
+  httpJson?: string[];
+  httpFollowRedirects?: boolean;
+  wsSend?: string;
+  wsExpect?: string;
   interval?: string;
   timeout?: string;
   failureThreshold?: string;
   successThreshold?: string;
   startPeriod?: string;
   stopTimeout?: string;
+  onUnhealthy?: string;
+  watchLog?: string;
+  watchLogMax?: string;
+  watchLogWindow?: string;
+  heartbeatUrl?: string;
+  heartbeatEvery?: string;
   logLevel?: string;
   logFormat?: string;
   notifier?: string;
@@ -72,6 +148,7 @@ export interface RawOptions {
   maxRestarts?: string;
   restartWindow?: string;
   restartReset?: string;
+  config?: string;
 }
 
 const RESTART_FLAGS = {
@@ -87,6 +164,9 @@ const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'erro
 const LOG_FORMATS: readonly LogFormat[] = ['json', 'pretty'];
 const NOTIFIERS: readonly NotifierChoice[] = ['auto', 'native', 'systemd-notify'];
 const RESTART_MODES: readonly RestartPolicy['mode'][] = ['on-failure', 'always'];
+const ROLES: readonly ProbeRole[] = ['readiness', 'liveness', 'both'];
+const PROBE_KINDS: readonly ProbeTarget['kind'][] = ['http', 'tcp', 'exec', 'ws'];
+const UNHEALTHY_ACTIONS: readonly UnhealthyAction[] = ['kill', 'watchdog'];
 
 /** Checks raw options and the command; throws UsageError naming the first bad one. */
 export function buildConfig(raw: RawOptions, argv: readonly string[], isTTY: boolean): Config {
@@ -94,24 +174,123 @@ export function buildConfig(raw: RawOptions, argv: readonly string[], isTTY: boo
   if (command === undefined || command === '') {
     throw new UsageError('missing the command to run: sdwrap [options] -- <command> [args...]');
   }
-  const probe = normalizeProbe(raw);
-  const intervalMs = validateSpan('--interval', raw.interval ?? DEFAULTS.interval, { min: 1 });
-  const timeoutMs = validateSpan('--timeout', raw.timeout ?? DEFAULTS.timeout, { min: 1 });
+  // Probe defaults are checked even with no probe to use them: a bad value is a mistake either way.
+  if (raw.interval !== undefined) validateSpan('--interval', raw.interval, { min: 1 });
+  if (raw.timeout !== undefined) validateSpan('--timeout', raw.timeout, { min: 1 });
+  if (raw.failureThreshold !== undefined) validateCount('--failure-threshold', raw.failureThreshold);
+  if (raw.successThreshold !== undefined) validateCount('--success-threshold', raw.successThreshold);
+  const probes = normalizeProbes(raw);
+  if (raw.onUnhealthy !== undefined && raw.systemd === false && raw.onUnhealthy !== 'kill') {
+    throw new UsageError(`--on-unhealthy ${raw.onUnhealthy} needs systemd: with --no-systemd, sdwrap kills and restarts the app itself`);
+  }
   return Object.freeze({
     command,
     args: Object.freeze(args),
-    probe,
-    intervalMs,
-    timeoutMs,
-    failureThreshold: validateCount('--failure-threshold', raw.failureThreshold ?? DEFAULTS.failureThreshold),
-    successThreshold: validateCount('--success-threshold', raw.successThreshold ?? DEFAULTS.successThreshold),
+    probes: Object.freeze(probes),
     startPeriodMs: validateSpan('--start-period', raw.startPeriod ?? DEFAULTS.startPeriod, { min: 0 }),
     stopTimeoutMs: validateSpan('--stop-timeout', raw.stopTimeout ?? DEFAULTS.stopTimeout, { min: 0 }),
+    onUnhealthy: validateChoice('--on-unhealthy', raw.onUnhealthy ?? DEFAULTS.onUnhealthy, UNHEALTHY_ACTIONS),
+    watchLog: normalizeWatchLog(raw),
+    heartbeatUrl: raw.heartbeatUrl === undefined ? undefined : validateHttpUrl('--heartbeat-url', raw.heartbeatUrl, { secret: true }),
+    heartbeatEveryMs: validateSpan('--heartbeat-every', raw.heartbeatEvery ?? DEFAULTS.heartbeatEvery, { min: 1000 }),
     logLevel: validateChoice('--log-level', raw.logLevel ?? DEFAULTS.logLevel, LOG_LEVELS),
     logFormat: validateChoice('--log-format', raw.logFormat ?? (isTTY ? 'pretty' : 'json'), LOG_FORMATS),
     notifier: validateChoice('--notifier', raw.notifier ?? DEFAULTS.notifier, NOTIFIERS),
     noSystemd: raw.systemd === false,
     restart: normalizeRestart(raw),
+  });
+}
+
+/** Probes from the single-kind flags (role both), from --probe, and from a config file, in that order. */
+function normalizeProbes(raw: RawOptions): ProbeConfig[] {
+  const fromFlags: RawProbe[] = [];
+  for (const kind of PROBE_KINDS) {
+    const target = raw[kind];
+    if (target !== undefined) fromFlags.push({ source: `--${kind}`, role: 'both', kind, target });
+  }
+  for (const text of raw.probe ?? []) fromFlags.push(parseProbeFlag(text));
+  // Assertion flags apply to every probe of their kind given on the command line.
+  for (const probe of fromFlags) {
+    if (probe.kind === 'http') {
+      probe.http = { status: raw.httpStatus, headers: raw.httpHeader, body: raw.httpBody, json: raw.httpJson, followRedirects: raw.httpFollowRedirects };
+    }
+    if (probe.kind === 'ws') probe.ws = { send: raw.wsSend, expect: raw.wsExpect };
+  }
+  const all = [...fromFlags, ...(raw.probes ?? [])];
+  const httpFlags = raw.httpStatus ?? raw.httpBody ?? raw.httpHeader?.[0] ?? raw.httpJson?.[0] ?? raw.httpFollowRedirects;
+  if (httpFlags !== undefined && !fromFlags.some((p) => p.kind === 'http')) {
+    throw new UsageError('--http-status, --http-header, --http-body, --http-json and --http-follow-redirects need an HTTP probe (--http or --probe ROLE:http:URL)');
+  }
+  if ((raw.wsSend ?? raw.wsExpect) !== undefined && !fromFlags.some((p) => p.kind === 'ws')) {
+    throw new UsageError('--ws-send and --ws-expect need a WebSocket probe (--ws or --probe ROLE:ws:URL)');
+  }
+  return all.map((probe) => normalizeProbe(probe, raw));
+}
+
+/** `--probe ROLE:KIND:TARGET`, e.g. `liveness:http:http://127.0.0.1:8080/healthz` or `readiness:exec:pg_isready -q`. */
+export function parseProbeFlag(text: string): RawProbe {
+  const m = /^([a-z]+):([a-z]+):(.+)$/s.exec(text);
+  if (!m) throw new UsageError(`--probe expects ROLE:KIND:TARGET (e.g. liveness:http:http://127.0.0.1:8080/healthz), got '${text}'`);
+  const kind = validateChoice('--probe kind', m[2]!, PROBE_KINDS);
+  return { source: '--probe', role: m[1], kind, target: m[3]! };
+}
+
+function normalizeProbe(probe: RawProbe, raw: RawOptions): ProbeConfig {
+  const at = (field: string) => (probe.source.startsWith('--') ? `--${field}` : `${probe.source}.${field}`);
+  return Object.freeze({
+    role: validateChoice(probe.source.startsWith('--') ? `${probe.source} role` : `${probe.source}.role`, probe.role ?? 'both', ROLES),
+    target: normalizeTarget(probe),
+    intervalMs: validateSpan(at('interval'), probe.interval ?? raw.interval ?? DEFAULTS.interval, { min: 1 }),
+    timeoutMs: validateSpan(at('timeout'), probe.timeout ?? raw.timeout ?? DEFAULTS.timeout, { min: 1 }),
+    failureThreshold: validateCount(at(probe.source.startsWith('--') ? 'failure-threshold' : 'failureThreshold'), probe.failureThreshold ?? raw.failureThreshold ?? DEFAULTS.failureThreshold),
+    successThreshold: validateCount(at(probe.source.startsWith('--') ? 'success-threshold' : 'successThreshold'), probe.successThreshold ?? raw.successThreshold ?? DEFAULTS.successThreshold),
+  });
+}
+
+function normalizeTarget(probe: RawProbe): ProbeTarget {
+  const name = probe.source.startsWith('--') ? probe.source : `${probe.source}.${probe.kind}`;
+  const flag = (cli: string, field: string) => (probe.source.startsWith('--') ? cli : `${probe.source}.${probe.kind}.${field}`);
+  switch (probe.kind) {
+    case 'http': {
+      const http = probe.http ?? {};
+      return {
+        kind: 'http',
+        url: validateHttpUrl(name, probe.target),
+        statuses: parseStatusList(http.status ?? DEFAULTS.httpStatus, flag('--http-status', 'status')),
+        headers: (http.headers ?? []).map((h) => parseHeaderAssertion(h, flag('--http-header', 'headers'))),
+        body: http.body === undefined ? undefined : parseBodyPattern(http.body, flag('--http-body', 'body')),
+        json: (http.json ?? []).map((j) => parseJsonAssertion(j, flag('--http-json', 'json'))),
+        followRedirects: http.followRedirects ?? false,
+      };
+    }
+    case 'tcp':
+      return { kind: 'tcp', ...validateHostPort(name, probe.target) };
+    case 'exec':
+      if (probe.target.trim() === '') throw new UsageError(`${name} expects a shell command, got an empty string`);
+      return { kind: 'exec', command: probe.target };
+    case 'ws':
+      return {
+        kind: 'ws',
+        url: validateWsUrl(name, probe.target),
+        send: probe.ws?.send,
+        expect: probe.ws?.expect === undefined ? undefined : validateRegex(flag('--ws-expect', 'expect'), probe.ws.expect),
+      };
+  }
+}
+
+function normalizeWatchLog(raw: RawOptions): LogWatchConfig | undefined {
+  if (raw.watchLog === undefined) {
+    if (raw.watchLogMax !== undefined || raw.watchLogWindow !== undefined) {
+      throw new UsageError('--watch-log-max and --watch-log-window need --watch-log <regex>');
+    }
+    return undefined;
+  }
+  const max = raw.watchLogMax ?? DEFAULTS.watchLogMax;
+  if (!/^\d+$/.test(max.trim())) throw new UsageError(`--watch-log-max expects a whole number, got '${max}'`);
+  return Object.freeze({
+    pattern: validateRegex('--watch-log', raw.watchLog),
+    max: Number(max),
+    windowMs: validateSpan('--watch-log-window', raw.watchLogWindow ?? DEFAULTS.watchLogWindow, { min: 1 }),
   });
 }
 
@@ -138,40 +317,41 @@ function normalizeRestart(raw: RawOptions): RestartPolicy | undefined {
   });
 }
 
-function normalizeProbe(raw: RawOptions): ProbeSpec | undefined {
-  const given = (['http', 'tcp', 'exec'] as const).filter((k) => raw[k] !== undefined);
-  if (given.length > 1) {
-    throw new UsageError(`only one probe may be given, got ${given.map((k) => `--${k}`).join(' and ')}`);
-  }
-  if (raw.http !== undefined) return { kind: 'http', url: validateHttpUrl(raw.http) };
-  if (raw.tcp !== undefined) return { kind: 'tcp', ...validateHostPort(raw.tcp) };
-  if (raw.exec !== undefined) {
-    if (raw.exec.trim() === '') throw new UsageError('--exec expects a shell command, got an empty string');
-    return { kind: 'exec', command: raw.exec };
-  }
-  return undefined;
-}
-
-/** Expects an absolute http: or https: URL. */
-export function validateHttpUrl(text: string): string {
+/** Expects an absolute http: or https: URL. A secret URL is never echoed back in the message. */
+export function validateHttpUrl(flag: string, text: string, { secret = false }: { secret?: boolean } = {}): string {
+  const shown = secret ? '(redacted)' : `'${text}'`;
   let url: URL;
   try {
     url = new URL(text);
   } catch {
-    throw new UsageError(`--http expects an http:// or https:// URL, got '${text}'`);
+    throw new UsageError(`${flag} expects an http:// or https:// URL, got ${shown}`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new UsageError(`--http expects an http:// or https:// URL, got '${text}'`);
+    throw new UsageError(`${flag} expects an http:// or https:// URL, got ${shown}`);
+  }
+  return url.href;
+}
+
+/** Expects an absolute ws: or wss: URL. */
+export function validateWsUrl(flag: string, text: string): string {
+  let url: URL | undefined;
+  try {
+    url = new URL(text);
+  } catch {
+    url = undefined;
+  }
+  if (!url || (url.protocol !== 'ws:' && url.protocol !== 'wss:')) {
+    throw new UsageError(`${flag} expects a ws:// or wss:// URL, got '${text}'`);
   }
   return url.href;
 }
 
 /** Expects host:port, with IPv6 hosts in brackets ("[::1]:8080"). */
-export function validateHostPort(text: string): { host: string; port: number } {
+export function validateHostPort(flag: string, text: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text.trim());
   const port = m ? Number(m[3]) : NaN;
   if (!m || port < 1 || port > 65535) {
-    throw new UsageError(`--tcp expects host:port (port 1-65535, IPv6 in brackets), got '${text}'`);
+    throw new UsageError(`${flag} expects host:port (port 1-65535, IPv6 in brackets), got '${text}'`);
   }
   return { host: (m[1] ?? m[2])!, port };
 }
@@ -192,6 +372,15 @@ export function validateCount(flag: string, text: string): number {
     throw new UsageError(`${flag} expects a whole number of at least 1, got '${text}'`);
   }
   return Number(text);
+}
+
+/** Expects a JavaScript regular expression (without slashes). */
+export function validateRegex(flag: string, text: string): RegExp {
+  try {
+    return new RegExp(text);
+  } catch (error) {
+    throw new UsageError(`${flag} expects a regular expression, got '${text}': ${(error as Error).message}`);
+  }
 }
 
 function validateChoice<T extends string>(flag: string, text: string, choices: readonly T[]): T {

@@ -19,10 +19,13 @@ const NOT_RERAISED = new Set<string>([
 export function planExit(cause: StopCause | undefined, child: ChildStatus): ExitPlan {
   // Killed for failing its probes: never pass the SIGTERM/SIGKILL through, or systemd would read a clean stop.
   if (cause?.kind === 'unhealthy') return { kind: 'code', code: EXIT.UNHEALTHY };
-  if (child.signal) {
-    const fallbackCode = 128 + (constants.signals[child.signal] ?? 0);
-    if (NOT_RERAISED.has(child.signal)) return { kind: 'code', code: fallbackCode };
-    return { kind: 'signal', signal: child.signal, fallbackCode };
+  // Asked to stop, the app ignored it and sdwrap SIGKILLed it after --stop-timeout: the stop was still the
+  // one requested, so end by the stop signal (a clean `systemctl stop`); the journal has the warning.
+  const signal = cause?.kind === 'signal' && child.signal === 'SIGKILL' ? cause.signal : child.signal;
+  if (signal) {
+    const fallbackCode = 128 + (constants.signals[signal] ?? 0);
+    if (NOT_RERAISED.has(signal)) return { kind: 'code', code: fallbackCode };
+    return { kind: 'signal', signal, fallbackCode };
   }
   return { kind: 'code', code: child.code ?? EXIT.INTERNAL };
 }

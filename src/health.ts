@@ -54,9 +54,9 @@ export function inStartPeriod(state: HealthState, policy: HealthPolicy, now: num
   return state.status === 'starting' && now - state.startedAt < policy.startPeriodMs;
 }
 
-/** Folds one probe result into the state. Once unhealthy, the state is final until a new child. */
+/** Folds one probe result into the state. An unhealthy probe turns healthy again after success-threshold
+ * successes (a liveness failure is acted on at once, so only readiness probes live to see that). */
 export function recordProbe(state: HealthState, result: ProbeResult, policy: HealthPolicy): Step {
-  if (state.status === 'unhealthy') return { state, verdict: undefined };
   if (result.ok) {
     const successes = state.successes + 1;
     const next: HealthState = {
@@ -66,7 +66,7 @@ export function recordProbe(state: HealthState, result: ProbeResult, policy: Hea
       lastSuccessAt: result.at,
       lastLatencyMs: result.latencyMs,
     };
-    if (state.status === 'starting' && successes >= policy.successThreshold) {
+    if (state.status !== 'healthy' && successes >= policy.successThreshold) {
       return { state: { ...next, status: 'healthy' }, verdict: { status: 'healthy' } };
     }
     return { state: next, verdict: undefined };
@@ -77,18 +77,11 @@ export function recordProbe(state: HealthState, result: ProbeResult, policy: Hea
   }
   const failures = state.failures + 1;
   const next: HealthState = { ...state, successes: 0, failures, lastError: result.detail };
-  if (failures >= policy.failureThreshold) {
+  if (failures >= policy.failureThreshold && state.status !== 'unhealthy') {
     const reason = `${failures} consecutive probe failures (threshold ${policy.failureThreshold}), last: ${result.detail}`;
     return { state: { ...next, status: 'unhealthy' }, verdict: { status: 'unhealthy', reason } };
   }
   return { state: next, verdict: undefined };
-}
-
-/** At the end of a non-zero start period, a child that was never healthy is unhealthy: readiness fails closed. */
-export function endStartPeriod(state: HealthState, policy: HealthPolicy): Step {
-  if (state.status !== 'starting' || policy.startPeriodMs === 0) return { state, verdict: undefined };
-  const reason = `not healthy by the end of the start period${state.lastError ? `, last: ${state.lastError}` : ' (no probe finished)'}`;
-  return { state: { ...state, status: 'unhealthy' }, verdict: { status: 'unhealthy', reason } };
 }
 
 /** Whether the last success is recent enough to vouch for the child (a stalled probe loop stops pings). */

@@ -6,6 +6,8 @@ export type State =
   | 'starting'
   /** READY=1 sent; the child is healthy. */
   | 'running'
+  /** SIGHUP relayed with RELOADING=1; READY=1 again once the probes pass anew. */
+  | 'reloading'
   /** The child was asked to stop (a relayed stop signal, or killed as unhealthy); waiting for it to exit. */
   | 'stopping'
   /** The child has exited; ending whatever is left of its process tree. */
@@ -13,12 +15,16 @@ export type State =
   /** Nothing left: sdwrap exits. */
   | 'done';
 
-export type StopSignal = 'SIGTERM' | 'SIGINT' | 'SIGQUIT';
+/** SIGABRT is what systemd's watchdog sends (WatchdogSignal=): relayed, it gets the hung app's core dump. */
+export type StopSignal = 'SIGTERM' | 'SIGINT' | 'SIGQUIT' | 'SIGABRT';
 export type RelayedSignal = StopSignal | 'SIGHUP' | 'SIGUSR1' | 'SIGUSR2' | 'SIGWINCH';
 
-/** Signals sdwrap relays to the child unchanged; the first three also stop it. */
-export const RELAYED_SIGNALS: readonly RelayedSignal[] = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
-export const STOP_SIGNALS: readonly StopSignal[] = ['SIGTERM', 'SIGINT', 'SIGQUIT'];
+/** Signals sdwrap relays to the child unchanged; the stop signals also stop it. */
+export const RELAYED_SIGNALS: readonly RelayedSignal[] = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGABRT'];
+export const STOP_SIGNALS: readonly StopSignal[] = ['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGABRT'];
+
+/** kill: sdwrap ends the tree itself; watchdog: WATCHDOG=trigger, and systemd's watchdog action follows. */
+export type UnhealthyAction = 'kill' | 'watchdog';
 
 export interface ChildStatus {
   code: number | null;
@@ -27,7 +33,7 @@ export interface ChildStatus {
 
 export type Event =
   | { type: 'healthy'; detail: string }
-  | { type: 'unhealthy'; reason: string }
+  | { type: 'unhealthy'; reason: string; action: UnhealthyAction }
   | { type: 'signal'; signal: RelayedSignal }
   | { type: 'child-exit'; status: ChildStatus }
   /** The grace period after SIGTERM (--stop-timeout) ran out. */
@@ -40,6 +46,10 @@ export type StopCause = { kind: 'signal'; signal: StopSignal } | { kind: 'unheal
 
 export type Effect =
   | { type: 'notify'; lines: string[] }
+  /** RELOADING=1 with MONOTONIC_USEC= of the moment, in one datagram (Type=notify-reload). */
+  | { type: 'notify-reloading' }
+  /** Wait for every probe to pass anew, then feed a 'healthy' event. */
+  | { type: 'await-fresh-probes' }
   | { type: 'log'; level: 'info' | 'warn' | 'error'; msg: string; fields?: Record<string, unknown> }
   | { type: 'relay'; signal: RelayedSignal }
   /** SIGTERM (then SIGCONT, as systemd does, so a stopped process can act on it) to the child's whole tree. */
@@ -70,21 +80,32 @@ const same = (machine: Machine, effects: Effect[] = []): Transition => ({ machin
 export function transition(m: Machine, event: Event): Transition {
   switch (event.type) {
     case 'healthy':
-      if (m.state !== 'starting') return same(m);
+      if (m.state !== 'starting' && m.state !== 'reloading') return same(m);
       return same({ ...m, state: 'running' }, [
         { type: 'notify', lines: ['READY=1', `STATUS=healthy: ${event.detail}`] },
-        { type: 'log', level: 'info', msg: 'ready', fields: { detail: event.detail } },
+        { type: 'log', level: 'info', msg: m.state === 'starting' ? 'ready' : 'reloaded', fields: { detail: event.detail } },
       ]);
 
-    case 'unhealthy':
-      if (m.state !== 'starting' && m.state !== 'running') return same(m);
-      return same({ ...m, state: 'stopping', cause: { kind: 'unhealthy', reason: event.reason } }, [
+    case 'unhealthy': {
+      if (m.state !== 'starting' && m.state !== 'running' && m.state !== 'reloading') return same(m);
+      const next: Machine = { ...m, state: 'stopping', cause: { kind: 'unhealthy', reason: event.reason } };
+      if (event.action === 'watchdog') {
+        // systemd's watchdog action will signal sdwrap (SIGABRT by default); if it never comes, kill at the deadline.
+        return same(next, [
+          { type: 'log', level: 'error', msg: "unhealthy: triggering systemd's watchdog", fields: { reason: event.reason } },
+          { type: 'notify', lines: ['WATCHDOG=trigger', `STATUS=unhealthy, watchdog triggered: ${event.reason}`] },
+          { type: 'stop-probing' },
+          { type: 'arm-deadline' },
+        ]);
+      }
+      return same(next, [
         { type: 'log', level: 'error', msg: 'unhealthy: killing the child', fields: { reason: event.reason } },
         { type: 'notify', lines: [`STATUS=unhealthy, killing the app: ${event.reason}`] },
         { type: 'stop-probing' },
         { type: 'terminate-tree' },
         { type: 'arm-deadline' },
       ]);
+    }
 
     case 'signal': {
       const stop = (STOP_SIGNALS as readonly string[]).includes(event.signal);
@@ -94,6 +115,15 @@ export function transition(m: Machine, event: Event): Transition {
         if (!stop || m.cause !== undefined) return same(m);
         return same({ ...m, cause: { kind: 'signal', signal: event.signal as StopSignal } }, [
           { type: 'log', level: 'info', msg: 'stopping: signal received while the app was exiting', fields: { signal: event.signal } },
+        ]);
+      }
+      if (event.signal === 'SIGHUP' && m.state === 'running') {
+        // A reload (systemctl reload, Type=notify-reload): systemd waits for READY=1 after RELOADING=1.
+        return same({ ...m, state: 'reloading' }, [
+          { type: 'log', level: 'info', msg: 'reloading: SIGHUP relayed', fields: { signal: event.signal } },
+          { type: 'notify-reloading' },
+          { type: 'relay', signal: event.signal },
+          { type: 'await-fresh-probes' },
         ]);
       }
       if (!stop || m.state === 'stopping') {

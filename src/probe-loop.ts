@@ -1,8 +1,9 @@
 // Runs one probe on a schedule: never two at once, each under its own timeout, results folded into the
-// health state. Stops for good at the first unhealthy verdict: a liveness failure is acted on once.
+// health state. A liveness loop stops for good at its first unhealthy verdict: that failure is acted on
+// once, and the child it judged is on its way out. A readiness loop goes on, to see the app recover.
 import type { Clock } from './clock.js';
 import { formatSpan } from './duration.js';
-import { endStartPeriod, inStartPeriod, initialHealth, recordProbe, type HealthPolicy, type HealthState, type ProbeResult, type Verdict } from './health.js';
+import { inStartPeriod, initialHealth, recordProbe, type HealthPolicy, type HealthState, type ProbeResult, type Verdict } from './health.js';
 import type { Probe } from './probes/probe.js';
 import type { Timing } from './timing.js';
 
@@ -17,7 +18,6 @@ export class ProbeLoop {
   #wake: (() => void) | undefined;
   #inflight: AbortController | undefined;
   #done: Promise<void> | undefined;
-  #startPeriodTimer: unknown;
 
   constructor(
     private readonly probe: Probe,
@@ -25,6 +25,7 @@ export class ProbeLoop {
     private readonly policy: HealthPolicy,
     private readonly clock: Clock,
     private readonly hooks: ProbeLoopHooks,
+    private readonly stopOnUnhealthy: boolean,
   ) {
     this.#state = initialHealth(clock.now());
   }
@@ -34,16 +35,12 @@ export class ProbeLoop {
   }
 
   start(): void {
-    if (this.policy.startPeriodMs > 0) {
-      this.#startPeriodTimer = this.clock.setTimeout(() => this.#apply(endStartPeriod(this.#state, this.policy)), this.policy.startPeriodMs);
-    }
     this.#done = this.#loop();
   }
 
   /** Stops probing: aborts a probe in flight and resolves once it has settled (its socket or process gone). */
   async stop(): Promise<void> {
     this.#stopped = true;
-    this.clock.clearTimeout(this.#startPeriodTimer);
     this.#inflight?.abort();
     this.#wake?.();
     await this.#done;
@@ -54,7 +51,7 @@ export class ProbeLoop {
     if (this.#stopped) return;
     this.#state = step.state;
     if (step.verdict) {
-      if (step.verdict.status === 'unhealthy') this.#stopped = true;
+      if (step.verdict.status === 'unhealthy' && this.stopOnUnhealthy) this.#stopped = true;
       this.hooks.onVerdict(step.verdict, this.#state);
     }
   }
@@ -84,7 +81,8 @@ export class ProbeLoop {
     try {
       const outcome = await this.probe.run(controller.signal);
       const at = this.clock.now();
-      const detail = timedOut ? `timed out after ${formatSpan(this.timing.timeoutMs)}` : outcome.detail;
+      // A probe that knows more than "no answer" (what a WebSocket last said) keeps its word after the timeout's.
+      const detail = timedOut ? `timed out after ${formatSpan(this.timing.timeoutMs)}${outcome.detail ? `: ${outcome.detail}` : ''}` : outcome.detail;
       return { ok: outcome.ok && !timedOut, at, latencyMs: at - started, detail };
     } catch (error) {
       const at = this.clock.now();

@@ -1,18 +1,33 @@
-// Runs the lifecycle: spawns the child, feeds every input (probe verdicts, signals, child exit, the stop
-// deadline, the tree's end) through one dispatch, and carries out the effects the transition table asks for.
+// Runs the lifecycle: spawns the child, feeds every input (probe verdicts, log symptoms, signals, child
+// exit, the stop deadline, the tree's end) through one dispatch, and carries out the effects the
+// transition table asks for. With --no-systemd, a Restarter runs one Run after another.
 import { constants } from 'node:os';
+import type { Readable, Writable } from 'node:stream';
 import { spawnChild, type ChildHandle } from './child.js';
 import { systemClock, type Clock } from './clock.js';
-import type { Config } from './config.js';
+import type { Config, ProbeConfig } from './config.js';
 import { formatSpan } from './duration.js';
-import { isFresh, type HealthState, type ProbeResult, type Verdict } from './health.js';
-import { signalTree, terminateTree, waitTreeGone } from './kill-tree.js';
-import { initialMachine, RELAYED_SIGNALS, STOP_SIGNALS, statusText, transition, type ChildStatus, type Effect, type Event, type Machine, type RelayedSignal, type StopCause } from './lifecycle.js';
-import { emptyHistory, nextRestart, type RestartHistory, type RestartPolicy } from './backoff.js';
 import { EXIT } from './errors.js';
-import type { Logger } from './logger.js';
-import type { Notifier } from './notify.js';
 import { planExit, type ExitPlan } from './exit-plan.js';
+import { isFresh, type HealthState, type ProbeResult, type Verdict } from './health.js';
+import type { Heartbeat } from './heartbeat.js';
+import { signalTree, terminateTree, waitTreeGone } from './kill-tree.js';
+import {
+  initialMachine,
+  RELAYED_SIGNALS,
+  STOP_SIGNALS,
+  statusText,
+  transition,
+  type ChildStatus,
+  type Effect,
+  type Event,
+  type Machine,
+  type RelayedSignal,
+  type StopCause,
+} from './lifecycle.js';
+import type { Logger } from './logger.js';
+import { emptyHistory, nextRestart, type RestartHistory, type RestartPolicy } from './backoff.js';
+import type { Notifier } from './notify.js';
 import { ProbeLoop } from './probe-loop.js';
 import { createProbe, type Probe } from './probes/probe.js';
 import { childEnv, watchdogPeriodMs } from './systemd-env.js';
@@ -28,19 +43,41 @@ export interface SupervisorDeps {
   /** Where SIGTERM and friends arrive: `process` in production. */
   signals?: Pick<NodeJS.Process, 'on' | 'off'>;
   spawn?: typeof spawnChild;
-  createProbe?: (config: Config, env: NodeJS.ProcessEnv) => Promise<Probe | undefined>;
+  createProbe?: (probe: ProbeConfig, env: NodeJS.ProcessEnv) => Promise<Probe>;
+  heartbeat?: Heartbeat;
 }
 
 /** The longest STATUS= text sent; systemd reads datagrams of at most 4096 bytes. */
 const MAX_STATUS = 1024;
+/** While the start period runs, the start timeout is extended by this much at a time, refreshed at half
+ * of it, so a start longer than TimeoutStartSec= works but a hung sdwrap still times out. */
+const EXTEND_CHUNK_MS = 10_000;
+
+/** How long sdwrap waits, at exit, for the app's last output to reach the journal. */
+const OUTPUT_FLUSH_MS = 5000;
+
+type LogWatchModule = typeof import('./log-watch.js');
+let sharedOutputs: { stdout: Writable; stderr: Writable } | undefined;
+
+/** sdwrap's stdout and stderr as relay destinations, made once and shared by every run (restarts). */
+function outputs(logWatch: LogWatchModule): { stdout: Writable; stderr: Writable } {
+  if (!sharedOutputs) {
+    sharedOutputs = { stdout: logWatch.fdDestination(1), stderr: logWatch.fdDestination(2) };
+    // EPIPE after a relay settled has nowhere else to go; relay() reports failures while it runs.
+    for (const destination of Object.values(sharedOutputs)) destination.on('error', () => {});
+  }
+  return sharedOutputs;
+}
 
 /** "STATUS=..." on one line, as the protocol requires. */
 export function statusLine(text: string): string {
   return `STATUS=${text.replace(/[\r\n]+/g, ' ').slice(0, MAX_STATUS)}`;
 }
 
-const defaultCreateProbe = async (config: Config, env: NodeJS.ProcessEnv) =>
-  config.probe ? createProbe(config.probe, env) : undefined;
+/** CLOCK_MONOTONIC in microseconds, as MONOTONIC_USEC= wants it (libuv's hrtime is CLOCK_MONOTONIC). */
+function monotonicUsec(): string {
+  return String(process.hrtime.bigint() / 1000n);
+}
 
 /** How one run of the child ended. */
 export interface RunOutcome {
@@ -56,24 +93,41 @@ export interface RunOutcome {
  * Under systemd that is one run: systemd restarts the unit. With --no-systemd, sdwrap restarts it here.
  */
 export async function supervise(config: Config, deps: SupervisorDeps): Promise<ExitPlan> {
-  const first = await new Run(config, deps).start();
-  if (!config.restart) return first.plan;
-  return new Restarter(config, config.restart, deps).loop(first);
+  try {
+    const first = await new Run(config, deps).start();
+    if (!config.restart) return first.plan;
+    return await new Restarter(config, config.restart, deps).loop(first);
+  } finally {
+    await deps.heartbeat?.close();
+  }
 }
 
+const isLiveness = (probe: ProbeConfig) => probe.role !== 'readiness';
+
+interface ProbeSlot {
+  readonly config: ProbeConfig;
+  readonly probe: Probe;
+  readonly timing: Timing;
+  readonly loop: ProbeLoop;
+}
+
+/** One child, from spawn to the end of its tree. */
 class Run {
   #machine: Machine = initialMachine;
   #child: ChildHandle | undefined;
-  #loop: ProbeLoop | undefined;
+  #slots: ProbeSlot[] = [];
   #probesStopped: Promise<void> = Promise.resolve();
   #deadline: unknown;
-  #watchdogTimer: NodeJS.Timeout | undefined;
+  #timers: NodeJS.Timeout[] = [];
   #lastStatusKey = '';
   #pending: Event[] = [];
   #finish!: (outcome: RunOutcome) => void;
   #healthySince: number | undefined;
   #healthyFor = 0;
-  readonly #timing: Timing;
+  #startedAt = 0;
+  #reloadMark: number | undefined;
+  #outputDone: Promise<unknown> = Promise.resolve();
+  readonly #watchdogMs: number | undefined;
   readonly #clock: Clock;
   readonly #signals: Pick<NodeJS.Process, 'on' | 'off'>;
   readonly #onSignal = (signal: NodeJS.Signals) => this.#dispatch({ type: 'signal', signal: signal as RelayedSignal });
@@ -85,12 +139,7 @@ class Run {
     this.#clock = deps.clock ?? systemClock;
     this.#signals = deps.signals ?? process;
     // Without systemd there is no watchdog to serve, whatever the environment says.
-    const watchdogMs = config.noSystemd ? undefined : watchdogPeriodMs(deps.env, deps.pid);
-    this.#timing = planTiming({ ...config, watchdogMs });
-    for (const note of this.#timing.notes) deps.log.warn(note);
-    if (watchdogMs !== undefined) {
-      deps.log.info({ watchdog: formatSpan(watchdogMs), interval: formatSpan(this.#timing.intervalMs) }, 'systemd watchdog on');
-    }
+    this.#watchdogMs = config.noSystemd ? undefined : watchdogPeriodMs(deps.env, deps.pid);
   }
 
   async start(): Promise<RunOutcome> {
@@ -99,72 +148,191 @@ class Run {
     // Listen before spawning, so a stop signal that arrives early is relayed rather than killing sdwrap.
     for (const signal of RELAYED_SIGNALS) this.#signals.on(signal, this.#onSignal);
     const env = childEnv(deps.env);
-    let probe: Probe | undefined;
+    const probes: Array<{ config: ProbeConfig; probe: Probe }> = [];
+    let counter: InstanceType<LogWatchModule['SymptomCounter']> | undefined;
     try {
-      probe = await (deps.createProbe ?? defaultCreateProbe)(config, env);
-      this.#child = await (deps.spawn ?? spawnChild)(config.command, config.args, env);
+      for (const probe of config.probes) probes.push({ config: probe, probe: await (deps.createProbe ?? defaultCreateProbe)(probe, env) });
+      const logWatch = config.watchLog ? await import('./log-watch.js') : undefined;
+      this.#child = await (deps.spawn ?? spawnChild)(config.command, config.args, env, { pipeOutput: logWatch !== undefined });
+      if (logWatch && config.watchLog) {
+        counter = new logWatch.SymptomCounter(config.watchLog, this.#clock, (reason) => this.#unhealthy(reason));
+        const out = outputs(logWatch);
+        const relayed = (source: Readable | undefined, destination: Writable, stream: 'stdout' | 'stderr') =>
+          source
+            ? logWatch.relay(source, destination, counter!, stream).then(
+                () => logWatch.flushed(destination),
+                (error: Error) => deps.log.warn({ stream, err: error.message }, "cannot write the app's output"),
+              )
+            : undefined;
+        const { stdout, stderr } = this.#child;
+        // Bounded: a journal that reads nothing must not keep sdwrap from exiting.
+        this.#outputDone = Promise.race([
+          Promise.all([relayed(stdout, out.stdout, 'stdout'), relayed(stderr, out.stderr, 'stderr')]),
+          new Promise((resolve) => setTimeout(resolve, OUTPUT_FLUSH_MS).unref()),
+        ]);
+      }
     } catch (error) {
-      await probe?.close();
+      await Promise.all(probes.map((p) => p.probe.close()));
       this.#removeSignalHandlers();
       throw error;
     }
     const child = this.#child;
+    this.#startedAt = this.#clock.now();
     if (deps.notifier.kind !== 'none') deps.log.info({ notifier: deps.notifier.kind, notifySocket: deps.env.NOTIFY_SOCKET }, 'notifier in use');
     deps.log.info({ pid: child.pid, command: [config.command, ...config.args] }, 'spawned');
+    deps.heartbeat?.start();
     child.exited.then((status) => this.#dispatch({ type: 'child-exit', status }));
-    if (probe) {
-      this.#status('starting', `starting: waiting for ${probe.description}`);
-      this.#loop = new ProbeLoop(probe, this.#timing, config, this.#clock, {
-        onResult: (result, state) => this.#onProbeResult(probe, result, state),
-        onVerdict: (verdict, state) => this.#onVerdict(probe, verdict, state),
-      });
-      this.#loop.start();
-    } else {
-      this.#dispatch({ type: 'healthy', detail: 'no probe configured, app started' });
-    }
-    if (this.#timing.pingEveryMs !== undefined) {
-      this.#watchdogTimer = setInterval(() => this.#ping(), this.#timing.pingEveryMs);
-    }
+    this.#startProbes(probes);
+    this.#startTimers();
     for (const event of this.#pending.splice(0)) this.#dispatch(event);
     return done;
   }
 
-  /** WATCHDOG=1 only while READY has been sent and the child is healthy with a fresh success. */
-  #ping(): void {
-    if (this.#machine.state !== 'running') return;
-    const state = this.#loop?.state;
-    if (state && (state.status !== 'healthy' || !isFresh(state, this.#clock.now(), this.#timing.freshnessMs))) {
-      this.deps.log.debug('watchdog ping withheld: no fresh success');
+  #startProbes(probes: Array<{ config: ProbeConfig; probe: Probe }>): void {
+    const { config, deps } = this;
+    for (const { config: probeConfig, probe } of probes) {
+      const timing = planTiming({
+        ...probeConfig,
+        startPeriodMs: config.startPeriodMs,
+        stopTimeoutMs: config.stopTimeoutMs,
+        // Only liveness decides the watchdog, so only liveness must fit inside it.
+        watchdogMs: isLiveness(probeConfig) ? this.#watchdogMs : undefined,
+      });
+      for (const note of timing.notes) deps.log.warn({ probe: probe.description }, note);
+      const policy = { ...probeConfig, startPeriodMs: config.startPeriodMs };
+      const slot: ProbeSlot = {
+        config: probeConfig,
+        probe,
+        timing,
+        loop: new ProbeLoop(probe, timing, policy, this.#clock, {
+          onResult: (result, state) => this.#onProbeResult(slot, result, state),
+          onVerdict: (verdict, state) => this.#onVerdict(slot, verdict, state),
+        }, isLiveness(probeConfig)),
+      };
+      this.#slots.push(slot);
+    }
+    if (this.#slots.length === 0) {
+      this.#dispatch({ type: 'healthy', detail: 'no probe configured, app started' });
       return;
     }
-    this.deps.notifier.send(['WATCHDOG=1']);
+    const extended = config.startPeriodMs > 0 && deps.notifier.kind !== 'none' ? ', start timeout extended' : '';
+    const period = config.startPeriodMs > 0 ? ` (start period ${formatSpan(config.startPeriodMs)}${extended})` : '';
+    this.#status('starting', `starting: waiting for ${this.#slots.map((s) => s.probe.description).join(', ')}${period}`);
+    for (const slot of this.#slots) slot.loop.start();
   }
 
-  #onProbeResult(probe: Probe, result: ProbeResult, state: HealthState): void {
+  #startTimers(): void {
+    const { config, deps } = this;
+    if (this.#watchdogMs !== undefined) {
+      deps.log.info({ watchdog: formatSpan(this.#watchdogMs) }, 'systemd watchdog on');
+      this.#timers.push(setInterval(() => this.#vouch() && deps.notifier.send(['WATCHDOG=1']), this.#watchdogMs / 2));
+    }
+    if (deps.heartbeat && this.#slots.length === 0) {
+      this.#timers.push(setInterval(() => this.#vouch() && deps.heartbeat!.ok(), config.heartbeatEveryMs));
+    }
+    if (config.startPeriodMs > 0) {
+      const endOfStart = setTimeout(() => this.#endStartPeriod(), config.startPeriodMs);
+      this.#timers.push(endOfStart);
+      if (deps.notifier.kind !== 'none') {
+        this.#extendStart();
+        this.#timers.push(setInterval(() => this.#extendStart(), EXTEND_CHUNK_MS / 2));
+      }
+    }
+  }
+
+  /** EXTEND_TIMEOUT_USEC= while the start period runs, so systemd's TimeoutStartSec= does not end a slow start. */
+  #extendStart(): void {
+    if (this.#machine.state !== 'starting') return;
+    const remaining = this.config.startPeriodMs - (this.#clock.now() - this.#startedAt);
+    if (remaining <= 0) return;
+    const slack = Math.max(0, ...this.#slots.map((s) => s.timing.timeoutMs)) + this.config.stopTimeoutMs + 1000;
+    this.deps.notifier.send([`EXTEND_TIMEOUT_USEC=${Math.round((Math.min(remaining, EXTEND_CHUNK_MS) + slack) * 1000)}`]);
+  }
+
+  /** Readiness fails closed: an app not ready when the start period ends is unhealthy. */
+  #endStartPeriod(): void {
+    if (this.#machine.state !== 'starting' || this.#slots.length === 0) return;
+    const waiting = this.#slots.filter((s) => s.loop.state.status !== 'healthy');
+    const why = waiting
+      .map((s) => `${s.probe.description}${s.loop.state.lastError ? ` (last: ${s.loop.state.lastError})` : ' (no probe finished)'}`)
+      .join(', ');
+    this.#unhealthy(`not ready by the end of the start period (${formatSpan(this.config.startPeriodMs)}): ${why}`);
+  }
+
+  #unhealthy(reason: string): void {
+    const action = this.config.onUnhealthy === 'watchdog' && this.deps.notifier.kind !== 'none' ? 'watchdog' : 'kill';
+    this.deps.heartbeat?.fail(reason);
+    this.#dispatch({ type: 'unhealthy', reason, action });
+  }
+
+  /** Whether sdwrap vouches for the app now: READY sent, every liveness probe healthy with a fresh success. */
+  #vouch(): boolean {
+    if (this.#machine.state !== 'running' && this.#machine.state !== 'reloading') return false;
+    const now = this.#clock.now();
+    for (const slot of this.#slots) {
+      if (!isLiveness(slot.config)) continue;
+      const state = slot.loop.state;
+      if (state.status !== 'healthy' || !isFresh(state, now, slot.timing.freshnessMs)) {
+        this.deps.log.debug({ probe: slot.probe.description }, 'not vouching: no fresh success');
+        return false;
+      }
+    }
+    return true;
+  }
+
+  #onProbeResult(slot: ProbeSlot, result: ProbeResult, state: HealthState): void {
     const { log } = this.deps;
+    const { probe } = slot;
     const fields = { probe: probe.description, ok: result.ok, detail: result.detail, latencyMs: Math.round(result.latencyMs) };
     if (result.ok) {
       log.debug(fields, 'probe passed');
-      if (state.status === 'healthy' && this.#lastStatusKey.startsWith('failing')) {
-        log.info(fields, 'probe recovered');
-        this.#status('healthy', `healthy: ${probe.description} ${result.detail} in ${fields.latencyMs}ms`);
+      // Back from failing (or from not ready): say so once every probe is healthy again.
+      if (this.#machine.state === 'running' && this.#lastStatusKey !== 'healthy' && this.#slots.every((s) => s.loop.state.status === 'healthy')) {
+        log.info({ probe: probe.description }, 'probe recovered');
+        this.#status('healthy', `healthy: ${probe.description} passed in ${fields.latencyMs}ms`);
+      }
+      if (isLiveness(slot.config) && this.#vouch()) this.deps.heartbeat?.ok();
+      if (this.#machine.state === 'reloading' && this.#reloadMark !== undefined && this.#allPassedSince(this.#reloadMark)) {
+        this.#reloadMark = undefined;
+        this.#dispatch({ type: 'healthy', detail: `reloaded, ${probe.description} passed in ${fields.latencyMs}ms` });
       }
     } else if (state.failures === 0) {
       log.debug(fields, 'probe failed during the start period');
-      this.#status(`starting ${result.detail}`, `starting: waiting for ${probe.description} (last: ${result.detail})`);
+      if (this.#machine.state === 'starting') {
+        this.#status(`starting ${probe.description} ${result.detail}`, `starting: waiting for ${probe.description} (last: ${result.detail})`);
+      }
     } else if (state.status !== 'unhealthy') {
-      log.warn({ ...fields, failures: state.failures, threshold: this.config.failureThreshold }, 'probe failed');
+      log.warn({ ...fields, failures: state.failures, threshold: slot.config.failureThreshold }, 'probe failed');
       this.#status(
-        `failing ${state.failures}`,
-        `failing ${state.failures}/${this.config.failureThreshold}: ${probe.description}: ${result.detail}`,
+        `failing ${probe.description} ${state.failures}`,
+        `failing ${state.failures}/${slot.config.failureThreshold}: ${probe.description}: ${result.detail}`,
       );
     }
   }
 
-  #onVerdict(probe: Probe, verdict: Verdict, state: HealthState): void {
-    if (verdict.status === 'unhealthy') return this.#dispatch({ type: 'unhealthy', reason: `${probe.description}: ${verdict.reason}` });
-    this.#lastStatusKey = 'healthy';
-    this.#dispatch({ type: 'healthy', detail: `${probe.description} passed in ${Math.round(state.lastLatencyMs ?? 0)}ms` });
+  #allPassedSince(mark: number): boolean {
+    return this.#slots.every((s) => s.loop.state.status === 'healthy' && (s.loop.state.lastSuccessAt ?? -Infinity) >= mark);
+  }
+
+  #onVerdict(slot: ProbeSlot, verdict: Verdict, state: HealthState): void {
+    const { log } = this.deps;
+    const { probe } = slot;
+    if (verdict.status === 'unhealthy') {
+      if (isLiveness(slot.config)) return this.#unhealthy(`${probe.description}: ${verdict.reason}`);
+      // Readiness lost after start: systemd has no "not ready any more" state, so it is told in STATUS only.
+      if (this.#machine.state === 'running') {
+        log.warn({ probe: probe.description, reason: verdict.reason }, 'not ready (readiness probe failing; not restarting)');
+        this.#status(`not ready ${probe.description}`, `not ready: ${probe.description}: ${verdict.reason}`);
+      }
+      return;
+    }
+    const detail = `${probe.description} passed in ${Math.round(state.lastLatencyMs ?? 0)}ms`;
+    if (this.#machine.state === 'starting') {
+      if (this.#slots.every((s) => s.loop.state.status === 'healthy')) {
+        this.#lastStatusKey = 'healthy';
+        this.#dispatch({ type: 'healthy', detail: this.#slots.length === 1 ? detail : `all ${this.#slots.length} probes passed` });
+      }
+    }
   }
 
   /** Sends STATUS= when what it says has changed in kind, not on every probe. */
@@ -180,8 +348,12 @@ class Run {
       return;
     }
     const { machine, effects } = transition(this.#machine, event);
-    if (machine.state === 'running' && this.#machine.state !== 'running') this.#healthySince = this.#clock.now();
-    if (machine.state !== 'running' && this.#machine.state === 'running') this.#healthyFor = this.#clock.now() - this.#healthySince!;
+    const now = this.#clock.now();
+    if (machine.state === 'running' && this.#healthySince === undefined) this.#healthySince = now;
+    if ((machine.state === 'stopping' || machine.state === 'reaping') && this.#healthySince !== undefined && this.#healthyFor === 0) {
+      this.#healthyFor = now - this.#healthySince;
+    }
+    if (event.type === 'healthy' && machine.state === 'running') this.#lastStatusKey = 'healthy';
     this.#machine = machine;
     for (const effect of effects) this.#perform(effect);
   }
@@ -192,6 +364,13 @@ class Run {
     switch (effect.type) {
       case 'notify':
         return deps.notifier.send(effect.lines.map((line) => (line.startsWith('STATUS=') ? statusLine(line.slice(7)) : line)));
+      case 'notify-reloading':
+        this.#lastStatusKey = 'reloading';
+        return deps.notifier.send(['RELOADING=1', `MONOTONIC_USEC=${monotonicUsec()}`, statusLine('reloading: SIGHUP relayed, waiting for the probes')]);
+      case 'await-fresh-probes':
+        this.#reloadMark = this.#clock.now();
+        if (this.#slots.length === 0) queueMicrotask(() => this.#dispatch({ type: 'healthy', detail: 'reloaded (no probe configured)' }));
+        return;
       case 'log':
         return deps.log[effect.level](effect.fields ?? {}, effect.msg);
       case 'relay':
@@ -208,11 +387,12 @@ class Run {
       case 'kill-tree':
         return signalTree(pid, 'SIGKILL');
       case 'stop-probing':
-        clearInterval(this.#watchdogTimer);
-        if (this.#loop) {
-          const loop = this.#loop;
-          this.#loop = undefined;
-          this.#probesStopped = loop.stop();
+        for (const timer of this.#timers) clearInterval(timer);
+        this.#timers = [];
+        if (this.#slots.length > 0) {
+          const slots = this.#slots;
+          this.#slots = [];
+          this.#probesStopped = Promise.all(slots.map((s) => s.loop.stop())).then(() => undefined);
         }
         return;
       case 'arm-deadline':
@@ -224,14 +404,19 @@ class Run {
       case 'watch-tree':
         void waitTreeGone(pid).then(() => this.#dispatch({ type: 'tree-gone' }));
         return;
-      case 'exit':
-        void this.#exit({ plan: planExit(effect.cause, effect.child), cause: effect.cause, child: effect.child, healthyForMs: this.#healthyFor });
+      case 'exit': {
+        if (effect.cause === undefined) deps.heartbeat?.fail(`app ${statusText(effect.child)}`);
+        const outcome = { plan: planExit(effect.cause, effect.child), cause: effect.cause, child: effect.child, healthyForMs: this.#healthyFor };
+        void this.#exit(outcome);
         return;
+      }
     }
   }
 
   async #exit(outcome: RunOutcome): Promise<void> {
     await this.#probesStopped;
+    // Every byte the app wrote reaches sdwrap's stdout/stderr before sdwrap goes.
+    await this.#outputDone;
     await this.deps.notifier.drain();
     this.#removeSignalHandlers();
     this.#finish(outcome);
@@ -241,6 +426,8 @@ class Run {
     for (const signal of RELAYED_SIGNALS) this.#signals.off(signal, this.#onSignal);
   }
 }
+
+const defaultCreateProbe = (probe: ProbeConfig, env: NodeJS.ProcessEnv) => createProbe(probe.target, env);
 
 /** --no-systemd: restarts the child by its policy, with backoff, until the budget runs out or a signal stops sdwrap. */
 class Restarter {
@@ -268,7 +455,9 @@ class Restarter {
       if (!failed && this.policy.mode === 'on-failure') return outcome.plan;
       const why = outcome.cause?.kind === 'unhealthy' ? `unhealthy: ${outcome.cause.reason}` : `app ${statusText(outcome.child)}`;
       const { history, decision } = nextRestart(this.#history, this.policy, this.#clock.now(), outcome.healthyForMs, this.random);
-      if (outcome.healthyForMs >= this.policy.resetAfterMs && this.#history.streak > 0) log.info({ healthyForMs: Math.round(outcome.healthyForMs) }, 'app stayed healthy: restart backoff and budget reset');
+      if (outcome.healthyForMs >= this.policy.resetAfterMs && this.#history.streak > 0) {
+        log.info({ healthyForMs: Math.round(outcome.healthyForMs) }, 'app stayed healthy: restart backoff and budget reset');
+      }
       this.#history = history;
       if (decision.kind === 'give-up') {
         log.error({ reason: why, restarts: this.#total }, decision.reason);
@@ -292,8 +481,7 @@ class Restarter {
   #wait(ms: number): Promise<NodeJS.Signals | undefined> {
     return new Promise((resolve) => {
       const onSignal = (signal: NodeJS.Signals) => {
-        if (!(STOP_SIGNALS as readonly string[]).includes(signal)) return;
-        done(signal);
+        if ((STOP_SIGNALS as readonly string[]).includes(signal)) done(signal);
       };
       const timer = this.#clock.setTimeout(() => done(undefined), ms);
       const done = (signal: NodeJS.Signals | undefined) => {

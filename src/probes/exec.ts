@@ -31,7 +31,7 @@ export function execProbe(command: string, env: NodeJS.ProcessEnv): Probe {
       signal.removeEventListener('abort', killGroup);
       // The shell may be gone while something it backgrounded lives on in its group.
       killGroup();
-      if (signal.aborted) return { ok: false, detail: 'command did not finish in time' };
+      if (signal.aborted) return { ok: false, detail: '' };
       const lastLine = String(result.all ?? '').trim().split('\n').pop()?.slice(0, 200) ?? '';
       if (result.exitCode === 0) return { ok: true, detail: 'exit 0' };
       const how = result.signal ? `killed by ${result.signal}` : result.exitCode === undefined ? (result.originalMessage ?? 'failed to run') : `exit ${result.exitCode}`;

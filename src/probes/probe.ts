@@ -1,5 +1,5 @@
 // The shape every probe has: run once under an abort signal (the per-probe timeout, or shutdown).
-import type { ProbeSpec } from '../config.js';
+import type { ProbeTarget } from '../config.js';
 
 export interface ProbeOutcome {
   ok: boolean;
@@ -16,15 +16,17 @@ export interface Probe {
   close(): Promise<void>;
 }
 
-/** Builds the probe for a spec; each kind loads its code (undici, execa) only when used. */
-export async function createProbe(spec: ProbeSpec, env: NodeJS.ProcessEnv): Promise<Probe> {
-  switch (spec.kind) {
+/** Builds the probe for a target; each kind loads its code (undici, execa) only when used. */
+export async function createProbe(target: ProbeTarget, env: NodeJS.ProcessEnv): Promise<Probe> {
+  switch (target.kind) {
     case 'http':
-      return (await import('./http.js')).httpProbe(spec.url);
+      return (await import('./http.js')).httpProbe(target);
     case 'tcp':
-      return (await import('./tcp.js')).tcpProbe(spec.host, spec.port);
+      return (await import('./tcp.js')).tcpProbe(target.host, target.port);
     case 'exec':
-      return (await import('./exec.js')).execProbe(spec.command, env);
+      return (await import('./exec.js')).execProbe(target.command, env);
+    case 'ws':
+      return (await import('./ws.js')).wsProbe({ url: target.url, send: target.send, expect: target.expect });
   }
 }
 

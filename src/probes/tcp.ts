@@ -13,7 +13,7 @@ export function tcpProbe(host: string, port: number): Probe {
           socket.destroy();
           resolve(outcome);
         };
-        const onAbort = () => finish({ ok: false, detail: 'timed out connecting' });
+        const onAbort = () => finish({ ok: false, detail: '' });
         if (signal.aborted) return onAbort();
         signal.addEventListener('abort', onAbort, { once: true });
         socket.once('connect', () => finish({ ok: true, detail: 'connected' }));

@@ -377,7 +377,10 @@ describe('sdwrap under systemd (nspawn container)', { skip: skipUnlessCI(problem
         assert.ok(took >= 900, `stop took ${Math.round(took)} ms, less than --stop-timeout 1s`);
         assert.ok(took < 6000, `stop took ${Math.round(took)} ms: sdwrap did not SIGKILL the app after --stop-timeout 1s`);
         assert.ok(!j.some((l) => /State 'stop-sigterm' timed out|stop-final-sigterm' timed out/.test(l)), 'systemd had to time out the stop');
-        assert.ok(['inactive', 'failed'].includes(s.ActiveState ?? ''), `ActiveState=${s.ActiveState}`);
+        // sdwrap's own escalation ends the requested stop: it exits by SIGTERM, so the stop is clean.
+        assert.equal(s.ActiveState, 'inactive', JSON.stringify(s));
+        assert.equal(s.Result, 'success', JSON.stringify(s));
+        assert.ok(j.some((l) => l.includes('stop timeout reached: killing the tree')), 'the escalation is in the journal');
         await assertNothingLeft(`--port ${p}`);
       },
     );

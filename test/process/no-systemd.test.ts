@@ -27,10 +27,10 @@ test('a crash-looping child: delays grow, the budget runs out, sdwrap exits non-
     const r = restarts(run.logs);
     assert.deepEqual(r.map((l) => l.restart), [1, 2, 3, 4]);
     const delays = r.map((l) => l.delayMs as number);
-    // 100, 200, 400->capped 350, 350, each with +/-25% jitter under the cap.
+    // 100, 200, then the 350 cap, each with +/-25% jitter, never above the cap.
     assert.ok(delays[0]! >= 75 && delays[0]! <= 125, `${delays}`);
     assert.ok(delays[1]! >= 150 && delays[1]! <= 250, `${delays}`);
-    assert.ok(delays[2]! >= 300 && delays[2]! <= 350 && delays[3]! <= 350, `${delays}`);
+    assert.ok(delays.slice(2).every((d) => d >= 262 && d <= 350), `${delays}`);
     assert.equal(run.logs.filter((l) => l.msg === 'spawned').length, 5);
     const gaveUp = run.logs.at(-1)!;
     assert.equal(gaveUp.level, 'error');

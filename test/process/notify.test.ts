@@ -39,7 +39,7 @@ for (const notifier of ['native', 'systemd-notify'] as const) {
       assert.match(ready.fields.STATUS ?? '', /^healthy: GET http:\/\/127\.0\.0\.1:\d+\/healthz passed in \d+ms$/);
       // The notifier is in-process or systemd-notify as asked, and the sender is sdwrap (systemd-notify as root sends with its parent's pid).
       assert.equal(ready.pid, run.pid, listener.dump());
-      assert.ok(ours(listener.messages).some((m) => /^starting: waiting for GET .*\(last: HTTP 503\)$/.test(m.fields.STATUS ?? '')), listener.dump());
+      assert.ok(ours(listener.messages).some((m) => /^starting: waiting for GET .*\(last: HTTP 503 \(expected 200-399\)\)$/.test(m.fields.STATUS ?? '')), listener.dump());
       await run.waitForLog((l) => l.msg === 'notifier in use' && l.notifier === notifier);
       // Let more probes pass, then stop: still exactly one READY.
       const passedBefore = run.logs.filter((l) => l.msg === 'probe passed').length;
@@ -80,7 +80,7 @@ test('2. failing n/N shows in STATUS and the logs, recovery resets the count', a
     );
     await listener.waitForField('READY', '1', 10_000);
     await fetch(`http://127.0.0.1:${port}/control/fail`);
-    const failing = await listener.waitFor((m) => /^failing 2\/50: GET .* HTTP 500$/.test(m.fields.STATUS ?? ''), 10_000);
+    const failing = await listener.waitFor((m) => /^failing 2\/50: GET .* HTTP 500 \(expected 200-399\)$/.test(m.fields.STATUS ?? ''), 10_000);
     assert.ok(failing);
     const warn = await run.waitForLog((l) => l.msg === 'probe failed' && l.failures === 1);
     assert.equal(warn.level, 'warn');

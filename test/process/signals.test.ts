@@ -52,7 +52,7 @@ test('5. SIGINT and SIGQUIT stop too; a child that dies by the signal makes sdwr
   }
 });
 
-test('5. a child that ignores SIGTERM is SIGKILLed after --stop-timeout', async () => {
+test('5. a child that ignores SIGTERM is SIGKILLed after --stop-timeout; the stop still ends clean', async () => {
   const marker = testMarker();
   const run = runSdwrap(['--stop-timeout', '700ms', '--', process.execPath, SIGNALS, '--ignore-term'], { marker });
   await run.waitForStdout(/^ready pid=\d+/m);
@@ -61,7 +61,8 @@ test('5. a child that ignores SIGTERM is SIGKILLed after --stop-timeout', async 
   await run.waitForStdout(/^signal SIGTERM$/m);
   const exit = await run.waitForExit(10_000);
   const took = Date.now() - sentAt;
-  assert.deepEqual(exit, { code: null, signal: 'SIGKILL' }, run.dump());
+  // sdwrap ends by the SIGTERM it was asked to stop with, so systemd reads a clean stop, not Result=signal.
+  assert.deepEqual(exit, { code: null, signal: 'SIGTERM' }, run.dump());
   assert.ok(took >= 700, `killed after ${took} ms, before the stop timeout`);
   assert.ok(run.logs.some((l) => l.msg === 'stop timeout reached: killing the tree' && l.level === 'warn'), run.dump());
   await assertNoLeftovers(marker);

@@ -15,6 +15,9 @@ test('exit plan: transparent codes and signals; unhealthy is 69; core signals be
   assert.deepEqual(planExit(undefined, { code: null, signal: 'SIGQUIT' }), { kind: 'code', code: 131 });
   assert.deepEqual(planExit(undefined, { code: null, signal: 'SIGUSR1' }), { kind: 'code', code: 138 });
   assert.deepEqual(planExit(undefined, { code: null, signal: 'SIGKILL' }), { kind: 'signal', signal: 'SIGKILL', fallbackCode: 137 });
+  // SIGKILLed by sdwrap's escalation after a requested stop: the stop signal, not SIGKILL.
+  assert.deepEqual(planExit({ kind: 'signal', signal: 'SIGTERM' }, { code: null, signal: 'SIGKILL' }), { kind: 'signal', signal: 'SIGTERM', fallbackCode: 143 });
+  assert.deepEqual(planExit({ kind: 'signal', signal: 'SIGABRT' }, { code: null, signal: 'SIGKILL' }), { kind: 'code', code: 134 });
 });
 
 test('watchdog env: read like sd_watchdog_enabled', () => {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { endStartPeriod, initialHealth, isFresh, recordProbe, type HealthPolicy, type HealthState, type ProbeResult } from '../../src/health.js';
+import { initialHealth, isFresh, recordProbe, type HealthPolicy, type HealthState, type ProbeResult } from '../../src/health.js';
 
 const ok = (at: number): ProbeResult => ({ ok: true, at, latencyMs: 3, detail: 'HTTP 200' });
 const fail = (at: number, detail = 'HTTP 503'): ProbeResult => ({ ok: false, at, latencyMs: 3, detail });
@@ -29,7 +29,7 @@ test('failure threshold: consecutive failures make it unhealthy; one success res
   assert.equal(verdicts[0], 'healthy@1');
   assert.match(verdicts[1]!, /^unhealthy@7: 3 consecutive probe failures \(threshold 3\), last: HTTP 503$/);
   assert.equal(state.status, 'unhealthy');
-  assert.equal(state.failures, 3, 'unhealthy is final: later results change nothing');
+  assert.equal(state.failures, 4, 'counting goes on; the verdict is given once');
 });
 
 test('start period: failures inside it do not count, a success ends it early', () => {
@@ -45,14 +45,11 @@ test('start period: failures after it count even before the first success', () =
   assert.match(verdicts[0]!, /^unhealthy@110/);
 });
 
-test('readiness fails closed: never healthy by the end of the start period is unhealthy', () => {
-  const policy = { failureThreshold: 3, successThreshold: 1, startPeriodMs: 100 };
-  const { state } = feed(policy, [fail(10, 'connect ECONNREFUSED')]);
-  const step = endStartPeriod(state, policy);
-  assert.deepEqual(step.verdict, { status: 'unhealthy', reason: 'not healthy by the end of the start period, last: connect ECONNREFUSED' });
-  const healthy = feed(policy, [ok(10)]).state;
-  assert.equal(endStartPeriod(healthy, policy).verdict, undefined, 'a healthy child is left alone');
-  assert.equal(endStartPeriod(initialHealth(0), { ...policy, startPeriodMs: 0 }).verdict, undefined);
+test('an unhealthy probe turns healthy again after success-threshold successes', () => {
+  const policy = { failureThreshold: 1, successThreshold: 2, startPeriodMs: 0 };
+  const { verdicts, state } = feed(policy, [ok(1), ok(2), fail(3), fail(4), ok(5), ok(6)]);
+  assert.deepEqual(verdicts.map((v) => v.split(':')[0]), ['healthy@2', 'unhealthy@3', 'healthy@6']);
+  assert.equal(state.status, 'healthy');
 });
 
 test('freshness: only a recent success vouches for the child', () => {

@@ -27,7 +27,7 @@ test('healthy once: READY=1 is sent exactly once', () => {
 test('unhealthy: status, stop probing, TERM the tree, arm the deadline; then KILL, reap, exit', () => {
   const { machine, effects } = run([
     { type: 'healthy', detail: 'ok' },
-    { type: 'unhealthy', reason: 'timed out' },
+    { type: 'unhealthy', reason: 'timed out', action: 'kill' },
     { type: 'deadline' },
     { type: 'child-exit', status: { code: null, signal: 'SIGKILL' } },
     { type: 'tree-gone' },
@@ -45,7 +45,7 @@ test('unhealthy: status, stop probing, TERM the tree, arm the deadline; then KIL
 test('a stop signal: STOPPING=1, relay, deadline; the first cause is kept', () => {
   const { effects, machine } = run([
     { type: 'signal', signal: 'SIGTERM' },
-    { type: 'unhealthy', reason: 'late verdict' },
+    { type: 'unhealthy', reason: 'late verdict', action: 'kill' },
     { type: 'signal', signal: 'SIGINT' },
     { type: 'child-exit', status: { code: 0, signal: null } },
     { type: 'tree-gone' },
@@ -61,6 +61,7 @@ test('a stop signal: STOPPING=1, relay, deadline; the first cause is kept', () =
 
 test('other signals are relayed and change nothing', () => {
   for (const signal of ['SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'] as const) {
+    // (before READY: a SIGHUP is no reload yet)
     const { machine, effects } = run([{ type: 'signal', signal }]);
     assert.equal(machine.state, 'starting');
     assert.deepEqual(effects, [`relay ${signal}`]);
@@ -78,12 +79,58 @@ test('the child exiting on its own: STATUS says so, leftovers get TERM and a dea
   assert.deepEqual(effects.slice(1), [
     'stop-probing', 'watch-tree', 'notify STATUS=app exited with code 3', 'terminate-tree', 'arm-deadline',
     'kill-tree',
-    'disarm-deadline', 'exit none 3',
+    'disarm-deadline', 'exit signal 3',
   ]);
   assert.equal(machine.state, 'done');
 });
 
 test('verdicts after a stop began are ignored', () => {
-  const { effects } = run([{ type: 'signal', signal: 'SIGQUIT' }, { type: 'healthy', detail: 'x' }, { type: 'unhealthy', reason: 'y' }]);
+  const { effects } = run([{ type: 'signal', signal: 'SIGQUIT' }, { type: 'healthy', detail: 'x' }, { type: 'unhealthy', reason: 'y', action: 'kill' }]);
   assert.deepEqual(effects, ['notify STOPPING=1|STATUS=stopping on SIGQUIT', 'stop-probing', 'relay SIGQUIT', 'arm-deadline']);
+});
+
+test('--on-unhealthy watchdog: WATCHDOG=trigger, stop pinging, and a deadline in case systemd does nothing', () => {
+  const { effects, machine } = run([
+    { type: 'healthy', detail: 'ok' },
+    { type: 'unhealthy', reason: 'hung', action: 'watchdog' },
+    { type: 'signal', signal: 'SIGABRT' },
+    { type: 'child-exit', status: { code: null, signal: 'SIGABRT' } },
+    { type: 'tree-gone' },
+  ]);
+  assert.deepEqual(effects.slice(1), [
+    'notify WATCHDOG=trigger|STATUS=unhealthy, watchdog triggered: hung', 'stop-probing', 'arm-deadline',
+    'relay SIGABRT',
+    'stop-probing', 'watch-tree',
+    'disarm-deadline', 'exit unhealthy SIGABRT',
+  ]);
+  assert.equal(machine.state, 'done');
+});
+
+test('a reload: SIGHUP after READY sends RELOADING=1, relays, waits for fresh probes, then READY=1 again', () => {
+  const { effects, machine } = run([
+    { type: 'healthy', detail: 'ok' },
+    { type: 'signal', signal: 'SIGHUP' },
+    { type: 'signal', signal: 'SIGHUP' },
+    { type: 'healthy', detail: 'reloaded' },
+  ]);
+  assert.deepEqual(effects.slice(1), [
+    'notify-reloading', 'relay SIGHUP', 'await-fresh-probes',
+    'relay SIGHUP',
+    'notify READY=1|STATUS=healthy: reloaded',
+  ]);
+  assert.equal(machine.state, 'running');
+});
+
+test('SIGABRT (systemd watchdog) stops like SIGTERM', () => {
+  const { effects } = run([{ type: 'healthy', detail: 'ok' }, { type: 'signal', signal: 'SIGABRT' }]);
+  assert.deepEqual(effects.slice(1), ['notify STOPPING=1|STATUS=stopping on SIGABRT', 'stop-probing', 'relay SIGABRT', 'arm-deadline']);
+});
+
+test('a stop signal while the app is already exiting is remembered (no restart), nothing else', () => {
+  const { machine, effects } = run([
+    { type: 'child-exit', status: { code: 1, signal: null } },
+    { type: 'signal', signal: 'SIGINT' },
+  ]);
+  assert.deepEqual(machine.cause, { kind: 'signal', signal: 'SIGINT' });
+  assert.ok(!effects.includes('relay SIGINT'));
 });
