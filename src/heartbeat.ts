@@ -7,6 +7,7 @@
 // supervision, it only costs a warning now and then.
 import { Agent, request } from 'undici';
 import { formatSpan } from './duration.js';
+import { UsageError } from './errors.js';
 import { errorText } from './probes/probe.js';
 
 export interface Heartbeat {
@@ -102,6 +103,20 @@ export function urlScrubber(url: string): (text: string) => string {
   return (text) => ordered.reduce((out, [secret, by]) => out.split(secret).join(by), text);
 }
 
+/** pingUrls, failing without the URL in the error: Node's "Invalid URL" TypeError carries it as `input`. */
+function checkedPingUrls(url: string): Record<PingKind, URL> {
+  let urls: Record<PingKind, URL> | undefined;
+  try {
+    urls = pingUrls(url);
+  } catch {
+    urls = undefined;
+  }
+  if (!urls || (urls.ok.protocol !== 'http:' && urls.ok.protocol !== 'https:')) {
+    throw new UsageError('--heartbeat-url expects an http:// or https:// URL, got something else (not shown: the URL is a secret)');
+  }
+  return urls;
+}
+
 function safeDecode(text: string): string {
   try {
     return decodeURIComponent(text);
@@ -123,7 +138,7 @@ export function createHeartbeat(url: string, log: HeartbeatLog, opts: HeartbeatO
   const timeoutMs = opts.timeoutMs ?? 10_000;
   const minIntervalMs = opts.minIntervalMs ?? 60_000;
   const closeTimeoutMs = opts.closeTimeoutMs ?? 3_000;
-  const targets = pingUrls(url);
+  const targets = checkedPingUrls(url);
   const shown = redactUrl(url);
   const scrub = urlScrubber(url);
   // Pings are a minute or more apart: keep-alive would rarely help, and one connection is plenty.
@@ -157,7 +172,8 @@ export function createHeartbeat(url: string, log: HeartbeatLog, opts: HeartbeatO
     if (inFlight || cancelled) return;
     const ping = queue.shift();
     if (!ping) return;
-    inFlight = send(ping).finally(() => {
+    // A throwing logger must not become an unhandled rejection that ends sdwrap.
+    inFlight = send(ping).catch(() => undefined).finally(() => {
       inFlight = undefined;
       pump();
     });
