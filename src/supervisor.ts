@@ -165,11 +165,7 @@ class Run {
               )
             : undefined;
         const { stdout, stderr } = this.#child;
-        // Bounded: a journal that reads nothing must not keep sdwrap from exiting.
-        this.#outputDone = Promise.race([
-          Promise.all([relayed(stdout, out.stdout, 'stdout'), relayed(stderr, out.stderr, 'stderr')]),
-          new Promise((resolve) => setTimeout(resolve, OUTPUT_FLUSH_MS).unref()),
-        ]);
+        this.#outputDone = Promise.all([relayed(stdout, out.stdout, 'stdout'), relayed(stderr, out.stderr, 'stderr')]);
       }
     } catch (error) {
       await Promise.all(probes.map((p) => p.probe.close()));
@@ -415,8 +411,11 @@ class Run {
 
   async #exit(outcome: RunOutcome): Promise<void> {
     await this.#probesStopped;
-    // Every byte the app wrote reaches sdwrap's stdout/stderr before sdwrap goes.
-    await this.#outputDone;
+    // Every byte the app wrote reaches sdwrap's stdout/stderr before sdwrap goes, within a bound counted from
+    // here: a journal that reads nothing must not keep sdwrap from exiting.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.#outputDone, new Promise((resolve) => (timer = setTimeout(resolve, OUTPUT_FLUSH_MS)))]);
+    clearTimeout(timer);
     await this.deps.notifier.drain();
     this.#removeSignalHandlers();
     this.#finish(outcome);
