@@ -77,20 +77,27 @@ function signalQuietly(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
-/** Sends `signal` to every process of the tree. */
-export function signalTree(root: number, signal: NodeJS.Signals): void {
-  signalQuietly(-root, signal);
-  if (HAS_PROC) {
-    for (const pid of treeMembers(root)) signalQuietly(pid, signal);
-  } else {
-    treeKill(root, signal, () => {});
+/** Sends each of `signals`, in order, to every process of the tree (one /proc scan for all); returns how
+ * many processes it found besides those the group signal reached. */
+export function signalTree(root: number, ...signals: NodeJS.Signals[]): number {
+  if (!HAS_PROC) {
+    for (const signal of signals) {
+      signalQuietly(-root, signal);
+      treeKill(root, signal, () => {});
+    }
+    return 0;
   }
+  const members = treeMembers(root);
+  for (const signal of signals) {
+    signalQuietly(-root, signal);
+    for (const pid of members) signalQuietly(pid, signal);
+  }
+  return members.length;
 }
 
 /** SIGTERM, then SIGCONT as systemd does, so a stopped (SIGSTOPped, hung) process can act on the TERM at once. */
 export function terminateTree(root: number): void {
-  signalTree(root, 'SIGTERM');
-  signalTree(root, 'SIGCONT');
+  signalTree(root, 'SIGTERM', 'SIGCONT');
 }
 
 /** Resolves once no live process of the tree remains; polls because Linux has no event for it. */

@@ -120,24 +120,25 @@ export function transition(m: Machine, event: Event): Transition {
       if (event.signal === 'SIGHUP' && m.state === 'running') {
         // A reload (systemctl reload, Type=notify-reload): systemd waits for READY=1 after RELOADING=1.
         return same({ ...m, state: 'reloading' }, [
-          { type: 'log', level: 'info', msg: 'reloading: SIGHUP relayed', fields: { signal: event.signal } },
           { type: 'notify-reloading' },
           { type: 'relay', signal: event.signal },
+          { type: 'log', level: 'info', msg: 'reloading: SIGHUP relayed', fields: { signal: event.signal } },
           { type: 'await-fresh-probes' },
         ]);
       }
       if (!stop || m.state === 'stopping') {
         return same(m, [
-          { type: 'log', level: 'info', msg: 'signal relayed', fields: { signal: event.signal } },
           { type: 'relay', signal: event.signal },
+          { type: 'log', level: 'info', msg: 'signal relayed', fields: { signal: event.signal } },
         ]);
       }
       const signal = event.signal as StopSignal;
+      // Relay first: the app's grace period starts now, not after a log line that may wait on the journal.
       return same({ ...m, state: 'stopping', cause: { kind: 'signal', signal } }, [
+        { type: 'relay', signal },
         { type: 'log', level: 'info', msg: 'stopping: signal relayed', fields: { signal } },
         { type: 'notify', lines: ['STOPPING=1', `STATUS=stopping on ${signal}`] },
         { type: 'stop-probing' },
-        { type: 'relay', signal },
         { type: 'arm-deadline' },
       ]);
     }

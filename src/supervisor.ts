@@ -381,7 +381,8 @@ class Run {
       case 'terminate-tree':
         return terminateTree(pid);
       case 'kill-tree':
-        return signalTree(pid, 'SIGKILL');
+        signalTree(pid, 'SIGKILL');
+        return;
       case 'stop-probing':
         for (const timer of this.#timers) clearInterval(timer);
         this.#timers = [];

@@ -45,7 +45,8 @@ export function planTiming(input: TimingInput): Timing {
     const budget = watchdogMs / 3;
     const fitting = Math.floor((budget - timeoutMs) / failureThreshold);
     if (fitting < intervalMs) {
-      intervalMs = Math.max(MIN_INTERVAL_MS, fitting);
+      // Never below the floor, and never longer than asked for: "shortened" must shorten.
+      intervalMs = Math.min(intervalMs, Math.max(MIN_INTERVAL_MS, fitting));
       notes.push(
         `--interval shortened to ${formatSpan(intervalMs)} so a hang is detected within WatchdogSec/3 (${formatSpan(budget)})`,
       );

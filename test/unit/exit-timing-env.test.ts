@@ -62,6 +62,8 @@ test('timing: the interval shrinks so the verdict comes within WatchdogSec/3', (
   assert.equal(tight.intervalMs, 100);
   assert.ok(tight.notes.some((n) => /too short/.test(n)));
   assert.deepEqual(planTiming({ ...base, intervalMs: 500, watchdogMs: 60_000 }).notes, []);
+  // An interval already below the floor is never lengthened.
+  assert.equal(planTiming({ ...base, intervalMs: 10, timeoutMs: 1000, watchdogMs: 2000 }).intervalMs, 10);
 });
 
 test('journal lines carry their syslog priority', () => {

@@ -51,7 +51,7 @@ test('a stop signal: STOPPING=1, relay, deadline; the first cause is kept', () =
     { type: 'tree-gone' },
   ]);
   assert.deepEqual(effects, [
-    'notify STOPPING=1|STATUS=stopping on SIGTERM', 'stop-probing', 'relay SIGTERM', 'arm-deadline',
+    'relay SIGTERM', 'notify STOPPING=1|STATUS=stopping on SIGTERM', 'stop-probing', 'arm-deadline',
     'relay SIGINT',
     'stop-probing', 'watch-tree',
     'disarm-deadline', 'exit signal 0',
@@ -86,7 +86,7 @@ test('the child exiting on its own: STATUS says so, leftovers get TERM and a dea
 
 test('verdicts after a stop began are ignored', () => {
   const { effects } = run([{ type: 'signal', signal: 'SIGQUIT' }, { type: 'healthy', detail: 'x' }, { type: 'unhealthy', reason: 'y', action: 'kill' }]);
-  assert.deepEqual(effects, ['notify STOPPING=1|STATUS=stopping on SIGQUIT', 'stop-probing', 'relay SIGQUIT', 'arm-deadline']);
+  assert.deepEqual(effects, ['relay SIGQUIT', 'notify STOPPING=1|STATUS=stopping on SIGQUIT', 'stop-probing', 'arm-deadline']);
 });
 
 test('--on-unhealthy watchdog: WATCHDOG=trigger, stop pinging, and a deadline in case systemd does nothing', () => {
@@ -123,7 +123,7 @@ test('a reload: SIGHUP after READY sends RELOADING=1, relays, waits for fresh pr
 
 test('SIGABRT (systemd watchdog) stops like SIGTERM', () => {
   const { effects } = run([{ type: 'healthy', detail: 'ok' }, { type: 'signal', signal: 'SIGABRT' }]);
-  assert.deepEqual(effects.slice(1), ['notify STOPPING=1|STATUS=stopping on SIGABRT', 'stop-probing', 'relay SIGABRT', 'arm-deadline']);
+  assert.deepEqual(effects.slice(1), ['relay SIGABRT', 'notify STOPPING=1|STATUS=stopping on SIGABRT', 'stop-probing', 'arm-deadline']);
 });
 
 test('a stop signal while the app is already exiting is remembered (no restart), nothing else', () => {
