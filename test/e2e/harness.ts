@@ -288,6 +288,70 @@ export async function ensureRootfs(log: (msg: string) => void = () => {}): Promi
   return ROOTFS_DIR;
 }
 
+/**
+ * A second cached root: the bookworm root plus systemd from bookworm-backports
+ * (254), for what systemd 252 lacks (Type=notify-reload came in 253). Built
+ * from a copy of the plain root (cp -a, ~1 s) by apt-get inside a
+ * non-booted systemd-nspawn (~15 s, needs the Debian mirror), into a .tmp dir
+ * renamed on success. Bump BACKPORTS_VERSION when what it installs changes.
+ */
+export const BACKPORTS_VERSION = 1;
+export const BACKPORTS_PACKAGES = ['systemd', 'systemd-sysv'];
+export const BACKPORTS_ROOTFS_DIR = path.join(
+  CACHE_DIR,
+  `${ROOTFS_SUITE}-v${ROOTFS_VERSION}-backports-v${BACKPORTS_VERSION}`,
+);
+
+export async function ensureBackportsRootfs(log: (msg: string) => void = () => {}): Promise<string> {
+  const dir = BACKPORTS_ROOTFS_DIR;
+  if (existsSync(path.join(dir, 'usr/lib/systemd/systemd'))) return dir;
+  if (existsSync(dir)) throw new Error(`${dir} exists but holds no systemd: remove it to rebuild`);
+  const base = await ensureRootfs(log);
+  const tmp = `${dir}.tmp-${process.pid}`;
+  rmSync(tmp, { recursive: true, force: true });
+  log(`building ${dir}: ${ROOTFS_SUITE} root + ${BACKPORTS_PACKAGES.join(' ')} from ${ROOTFS_SUITE}-backports (once; ~15 s)`);
+  const fail = (what: string, r?: ExecResult): never => {
+    rmSync(tmp, { recursive: true, force: true });
+    throw new Error(`building the backports root failed: ${what}${r ? `\n${describeFailure(r).slice(-4000)}` : ''}`);
+  };
+  const cp = await run(['cp', '-a', base, tmp], { timeoutMs: 5 * 60_000 });
+  if (cp.code !== 0) fail('cp', cp);
+  // The same mirror as the base root's (debootstrap wrote it to sources.list).
+  let mirror = process.env.SDWRAP_E2E_MIRROR || 'http://deb.debian.org/debian';
+  try {
+    const m = new RegExp(`^deb\\s+(\\S+)\\s+${ROOTFS_SUITE}\\s`, 'm').exec(readFileSync(path.join(tmp, 'etc/apt/sources.list'), 'utf8'));
+    if (m) mirror = m[1]!;
+  } catch {
+    /* no sources.list: the default mirror */
+  }
+  const list = `deb ${mirror} ${ROOTFS_SUITE}-backports main\n`;
+  const script = [
+    `printf '%s' '${list}' > /etc/apt/sources.list.d/backports.list`,
+    'apt-get -q update',
+    `apt-get -y -q -t ${ROOTFS_SUITE}-backports install --no-install-recommends ${BACKPORTS_PACKAGES.join(' ')}`,
+    'apt-get clean',
+    'rm -rf /var/lib/apt/lists/*',
+  ].join(' && ');
+  const r = await run(
+    [
+      which('systemd-nspawn') ?? 'systemd-nspawn',
+      '-q', '-D', tmp,
+      '--register=no', '--keep-unit', '--resolv-conf=off', '--timezone=off', '--link-journal=no', '--pipe',
+      '-E', 'DEBIAN_FRONTEND=noninteractive',
+      '--', '/bin/sh', '-c', script,
+    ],
+    { timeoutMs: 10 * 60_000, env: CONTAINER_ENV },
+  );
+  if (r.code !== 0 || !existsSync(path.join(tmp, 'usr/lib/systemd/systemd'))) fail('apt-get', r);
+  try {
+    renameSync(tmp, dir);
+  } catch (err) {
+    rmSync(tmp, { recursive: true, force: true });
+    if (!existsSync(dir)) throw err;
+  }
+  return dir;
+}
+
 // ---------------------------------------------------------------------------
 // Container
 // ---------------------------------------------------------------------------
@@ -340,6 +404,8 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
 
 export interface BootOptions {
   repoRoot?: string;
+  /** The root file system to boot (default: ensureRootfs(), the plain bookworm root). */
+  root?: string;
   bootTimeoutMs?: number;
   log?: (msg: string) => void;
 }
@@ -357,7 +423,7 @@ export class Container {
   static async boot(opts: BootOptions = {}): Promise<Container> {
     const log = opts.log ?? (() => {});
     const repoRoot = opts.repoRoot ?? REPO_ROOT;
-    const root = await ensureRootfs(log);
+    const root = opts.root ?? (await ensureRootfs(log));
     const workDir = mkdtempSync(path.join(tmpdir(), 'sdwrap-e2e-'));
     liveWorkDirs.add(workDir);
     const consoleLog = path.join(workDir, 'console.log');
