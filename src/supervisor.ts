@@ -126,6 +126,8 @@ class Run {
   #healthyFor = 0;
   #startedAt = 0;
   #reloadMark: number | undefined;
+  /** "start period 2min, start timeout extended": kept in every STATUS while the app starts. */
+  #startNote = '';
   #outputDone: Promise<unknown> = Promise.resolve();
   readonly #watchdogMs: number | undefined;
   readonly #clock: Clock;
@@ -212,8 +214,9 @@ class Run {
       return;
     }
     const extended = config.startPeriodMs > 0 && deps.notifier.kind !== 'none' ? ', start timeout extended' : '';
-    const period = config.startPeriodMs > 0 ? ` (start period ${formatSpan(config.startPeriodMs)}${extended})` : '';
-    this.#status('starting', `starting: waiting for ${this.#slots.map((s) => s.probe.description).join(', ')}${period}`);
+    this.#startNote = config.startPeriodMs > 0 ? `start period ${formatSpan(config.startPeriodMs)}${extended}` : '';
+    const note = this.#startNote ? ` (${this.#startNote})` : '';
+    this.#status('starting', `starting: waiting for ${this.#slots.map((s) => s.probe.description).join(', ')}${note}`);
     for (const slot of this.#slots) slot.loop.start();
   }
 
@@ -283,7 +286,8 @@ class Run {
     if (result.ok) {
       log.debug(fields, 'probe passed');
       // Back from failing (or from not ready): say so once every probe is healthy again.
-      if (this.#machine.state === 'running' && this.#lastStatusKey !== 'healthy' && this.#slots.every((s) => s.loop.state.status === 'healthy')) {
+      const allClear = this.#slots.every((s) => s.loop.state.status === 'healthy' && s.loop.state.failures === 0);
+      if (this.#machine.state === 'running' && this.#lastStatusKey !== 'healthy' && allClear) {
         log.info({ probe: probe.description }, 'probe recovered');
         this.#status('healthy', `healthy: ${probe.description} passed in ${fields.latencyMs}ms`);
       }
@@ -295,7 +299,8 @@ class Run {
     } else if (state.failures === 0) {
       log.debug(fields, 'probe failed during the start period');
       if (this.#machine.state === 'starting') {
-        this.#status(`starting ${probe.description} ${result.detail}`, `starting: waiting for ${probe.description} (last: ${result.detail})`);
+        const note = this.#startNote ? `; ${this.#startNote}` : '';
+        this.#status(`starting ${probe.description} ${result.detail}`, `starting: waiting for ${probe.description} (last: ${result.detail}${note})`);
       }
     } else if (state.status !== 'unhealthy') {
       log.warn({ ...fields, failures: state.failures, threshold: slot.config.failureThreshold }, 'probe failed');

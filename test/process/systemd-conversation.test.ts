@@ -125,7 +125,7 @@ test('a reload: RELOADING=1 and MONOTONIC_USEC in one datagram, SIGHUP relayed, 
     await run.waitForStdout(/fixture-server got SIGHUP/);
     const readyAgain = await listener.waitFor((m) => m.fields.READY === '1' && m.at >= reloading.at, 5000);
     assert.match(readyAgain.fields.STATUS ?? '', /^healthy: reloaded, GET .* passed in \d+ms$/);
-    assert.ok(run.logs.some((l) => l.msg === 'reloaded'));
+    await run.waitForLog((l) => l.msg === 'reloaded', 5000);
     run.kill('SIGTERM');
     assert.deepEqual(await run.waitForExit(10_000), { code: 0, signal: null });
   } finally {
