@@ -39,7 +39,7 @@ for (const notifier of ['native', 'systemd-notify'] as const) {
       assert.match(ready.fields.STATUS ?? '', /^healthy: GET http:\/\/127\.0\.0\.1:\d+\/healthz passed in \d+ms$/);
       // The notifier is in-process or systemd-notify as asked, and the sender is sdwrap (systemd-notify as root sends with its parent's pid).
       assert.equal(ready.pid, run.pid, listener.dump());
-      assert.ok(ours(listener.messages).some((m) => /^starting: waiting for GET .*\(last: HTTP 503 \(expected 200-399\)\)$/.test(m.fields.STATUS ?? '')), listener.dump());
+      assert.ok(ours(listener.messages).some((m) => /^starting: waiting for GET .*\(last: HTTP 503 \(expected 200-399\); start period 20s, start timeout extended\)$/.test(m.fields.STATUS ?? '')), listener.dump());
       await run.waitForLog((l) => l.msg === 'notifier in use' && l.notifier === notifier);
       // Let more probes pass, then stop: still exactly one READY.
       const passedBefore = run.logs.filter((l) => l.msg === 'probe passed').length;
