@@ -15,67 +15,31 @@
  * sd_notify datagram as systemd parsed it ("Got notification message from PID
  * N (A=1, B=2)"): the tests check what sdwrap sent, not only its effects.
  *
- * Units are derived from units/sdwrap-example.service (same sandbox), as in
- * scenarios.test.ts. A failing scenario appends `systemctl status`,
- * `systemctl show` and the unit's journal to the assertion message.
+ * Units are derived from units/sdwrap-example.service (same sandbox) by the
+ * helpers in units.ts, shared with scenarios.test.ts. A failing scenario
+ * appends `systemctl status`, `systemctl show` and the unit's journal to the
+ * assertion message.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
-import { after, before, describe, it, type TestContext } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import {
   Container,
   containerProblem,
-  deriveUnit,
   describeFailure,
   ensureBackportsRootfs,
-  execArg,
   failIfProblem,
-  IN_CONTAINER_FIXTURE,
   IN_CONTAINER_NODE,
   IN_CONTAINER_SDWRAP,
-  REPO_ROOT,
   skipUnlessCI,
   waitFor,
-  type UnitOverrides,
 } from './harness.js';
+import { dump, FAST_PROBE, fixture, healthz, logged, portsFrom, unitHelpers } from './units.js';
 
-const TEMPLATE = readFileSync(path.join(REPO_ROOT, 'units/sdwrap-example.service'), 'utf8');
-const WATCHDOG_SEC = 3;
-const TIMEOUT_STOP_SEC = 30;
-const FAST_PROBE = ['--interval', '500ms', '--timeout', '300ms', '--failure-threshold', '3'];
 /** The plain bookworm root (systemd 252) instead of the backports one. */
 const PLAIN_ROOT = process.env.SDWRAP_E2E_SYSTEMD === '252';
 
-let nextPort = 18300;
-const port = () => nextPort++;
-const fixture = (p: number, ...args: string[]) => [IN_CONTAINER_NODE, IN_CONTAINER_FIXTURE, '--port', String(p), ...args];
-const healthz = (p: number) => `http://127.0.0.1:${p}/healthz`;
-
-interface TestUnit {
-  sdwrap: string[];
-  app: string[];
-  service?: UnitOverrides[string];
-}
-
-function makeUnit(name: string, u: TestUnit): string {
-  const exec = [IN_CONTAINER_NODE, IN_CONTAINER_SDWRAP, '--log-format', 'json', ...u.sdwrap, '--', ...u.app].map(execArg).join(' ');
-  return deriveUnit(TEMPLATE, {
-    Unit: { Description: `sdwrap e2e ${name}`, Documentation: null, StartLimitIntervalSec: '60s', StartLimitBurst: '20' },
-    Service: {
-      ExecStart: exec,
-      WatchdogSec: `${WATCHDOG_SEC}s`,
-      RestartSec: '200ms',
-      TimeoutStartSec: '20s',
-      TimeoutStopSec: `${TIMEOUT_STOP_SEC}s`,
-      // WatchdogSignal= (SIGABRT) reaches the app: no core files.
-      LimitCORE: '0',
-      ...u.service,
-    },
-    Install: { WantedBy: null },
-  });
-}
+const port = portsFrom(18300);
 
 /** One sd_notify datagram as systemd logged it at debug level. */
 interface Datagram {
@@ -114,6 +78,7 @@ const problem = containerProblem();
 describe('sdwrap talking to systemd: WATCHDOG=trigger, EXTEND_TIMEOUT_USEC=, reloads (nspawn container)', { skip: skipUnlessCI(problem), timeout: 15 * 60_000 }, () => {
   let c: Container;
   let systemdVersion = 0;
+  const { scenario, start, waitShow, waitActive, waitRestarted, appPid, fixtureApps, waitHealthz, sdwrapLogs } = unitHelpers(() => c, { diagnostics });
 
   before(
     async () => {
@@ -140,31 +105,6 @@ describe('sdwrap talking to systemd: WATCHDOG=trigger, EXTEND_TIMEOUT_USEC=, rel
     if (c) await c.shutdown();
   });
 
-  async function scenario(t: TestContext, name: string, u: TestUnit, body: (unit: string) => Promise<void>): Promise<void> {
-    const unit = `${name}.service`;
-    try {
-      const text = makeUnit(name, u);
-      await c.writeFile(`/etc/systemd/system/${unit}`, text);
-      await c.systemctl(['daemon-reload'], { check: true, timeoutMs: 30_000 });
-      const v = await c.exec(['systemd-analyze', 'verify', `/etc/systemd/system/${unit}`], { timeoutMs: 30_000 });
-      assert.ok(v.code === 0 && (v.stdout + v.stderr).trim() === '', `test unit does not verify:\n${describeFailure(v)}\n${text}`);
-      await body(unit);
-    } catch (err) {
-      const diag = await diagnostics(unit);
-      t.diagnostic(`unit ${unit} failed; its state follows in the error`);
-      if (err instanceof Error) {
-        try {
-          err.message = `${err.message}\n\n${diag}`;
-        } catch {
-          throw new Error(`${String(err)}\n\n${diag}`, { cause: err });
-        }
-      }
-      throw err;
-    } finally {
-      await c.cleanupUnit(unit).catch(() => {});
-    }
-  }
-
   /**
    * c.diagnostics(), with the journal's last 300 lines counted after dropping the sandbox set-up that a
    * debug-level manager logs for every process it forks ("(node)[123]: Bind-mounting ...").
@@ -174,64 +114,6 @@ describe('sdwrap talking to systemd: WATCHDOG=trigger, EXTEND_TIMEOUT_USEC=, rel
     const j = (await c.journal(unit, ['-n', '5000'])).split('\n').filter((l) => !/^\[\s*[\d.]+\] \S+ \([^)\s]+\)\[\d+\]: /.test(l));
     return `${head}--- journalctl -u ${unit} (last 300 lines, fork-time sandbox set-up left out)\n${j.slice(-300).join('\n')}`;
   }
-
-  async function start(unit: string): Promise<number> {
-    const r = await c.systemctl(['start', unit], { timeoutMs: 40_000 });
-    assert.equal(r.code, 0, `systemctl start ${unit} failed:\n${describeFailure(r)}`);
-    return r.durationMs;
-  }
-
-  async function waitActive(unit: string, timeoutMs = 15_000): Promise<Record<string, string>> {
-    return waitFor(
-      `${unit} to be active/running`,
-      async () => {
-        const s = await c.show(unit, ['ActiveState', 'SubState', 'NRestarts', 'MainPID', 'StatusText']);
-        return s.ActiveState === 'active' && s.SubState === 'running' ? s : undefined;
-      },
-      timeoutMs,
-      100,
-    );
-  }
-
-  async function appPid(unit: string): Promise<number> {
-    return waitFor(
-      `the fixture app under ${unit}`,
-      async () => {
-        const { MainPID } = await c.show(unit, ['MainPID']);
-        if (!MainPID || MainPID === '0') return undefined;
-        return (await c.descendants(Number(MainPID))).find((p) => p.cmdline.includes('server.mjs'))?.pid;
-      },
-      10_000,
-      200,
-    );
-  }
-
-  /** The fixture apps serving port p (not sdwrap, whose command line names the fixture too). */
-  async function fixtureApps(p: number) {
-    const argv = fixture(p).join(' ');
-    return (await c.processes()).filter((x) => x.cmdline === argv || x.cmdline.startsWith(`${argv} `));
-  }
-
-  async function waitHealthz(p: number): Promise<void> {
-    await waitFor(`GET ${healthz(p)} to answer 200`, async () => ((await c.httpGet(healthz(p))) === 200 ? true : undefined), 10_000, 200);
-  }
-
-  /** sdwrap's JSON log lines in the unit's journal. */
-  async function sdwrapLogs(unit: string): Promise<Array<Record<string, unknown>>> {
-    const out: Array<Record<string, unknown>> = [];
-    for (const line of await c.journalMessages(unit)) {
-      if (!line.startsWith('{')) continue;
-      try {
-        out.push(JSON.parse(line) as Record<string, unknown>);
-      } catch {
-        /* not JSON */
-      }
-    }
-    return out;
-  }
-
-  const logged = (logs: Array<Record<string, unknown>>, msg: string) => logs.filter((l) => l.msg === msg);
-  const dump = (logs: Array<Record<string, unknown>>) => logs.map((l) => JSON.stringify(l)).join('\n');
 
   /** The unit's journal, with each notification datagram parsed where a line is one. */
   async function journalWithDatagrams(unit: string): Promise<Array<{ line: string; datagram: Datagram | undefined }>> {
@@ -263,26 +145,17 @@ describe('sdwrap talking to systemd: WATCHDOG=trigger, EXTEND_TIMEOUT_USEC=, rel
         const oldApp = await appPid(unit);
         assert.equal(await c.httpGet(`http://127.0.0.1:${p}/control/fail`), 200);
         const t0 = Date.now();
-        const failed = await waitFor(
+        const failed = await waitShow(
           `${unit} to show Result=watchdog`,
-          async () => {
-            const s = await c.show(unit, ['Result', 'ActiveState', 'SubState', 'NRestarts']);
-            return s.Result === 'watchdog' ? s : undefined;
-          },
+          unit,
+          ['Result', 'ActiveState', 'SubState', 'NRestarts'],
+          (s) => s.Result === 'watchdog',
           15_000,
           50,
         );
         t.diagnostic(`Result=watchdog ${Date.now() - t0} ms after /control/fail: ${JSON.stringify(failed)}`);
 
-        const back = await waitFor(
-          `${unit} to restart (NRestarts > ${before.NRestarts}) and be active again`,
-          async () => {
-            const s = await c.show(unit, ['ActiveState', 'SubState', 'NRestarts', 'MainPID', 'Result']);
-            return Number(s.NRestarts) > Number(before.NRestarts) && s.ActiveState === 'active' && s.SubState === 'running' ? s : undefined;
-          },
-          20_000,
-          100,
-        );
+        const back = await waitRestarted(unit, before, { props: ['ActiveState', 'SubState', 'NRestarts', 'MainPID', 'Result'] });
         t.diagnostic(`back ${Date.now() - t0} ms after /control/fail: ${JSON.stringify(back)}`);
         assert.notEqual(back.MainPID, before.MainPID);
         await waitHealthz(p);
@@ -408,15 +281,7 @@ describe('sdwrap talking to systemd: WATCHDOG=trigger, EXTEND_TIMEOUT_USEC=, rel
         t.diagnostic(`systemctl start exited ${r.code} after ${Math.round(r.durationMs)} ms`);
         assert.notEqual(r.code, 0, 'the start should fail: the app is not ready within TimeoutStartSec=3s');
         assert.ok(r.durationMs >= 2800 && r.durationMs < 8000, `systemctl start took ${Math.round(r.durationMs)} ms`);
-        const s = await waitFor(
-          `${unit} to end failed`,
-          async () => {
-            const s = await c.show(unit, ['ActiveState', 'Result']);
-            return s.ActiveState === 'failed' ? s : undefined;
-          },
-          10_000,
-          100,
-        );
+        const s = await waitShow(`${unit} to end failed`, unit, ['ActiveState', 'Result'], (s) => s.ActiveState === 'failed', 10_000, 100);
         assert.equal(s.Result, 'timeout');
         const j = await journalWithDatagrams(unit);
         assert.ok(j.some((x) => /start operation timed out/.test(x.line)), 'no "start operation timed out" in the journal');

@@ -2,7 +2,8 @@
  * End-to-end scenarios: sdwrap under a real systemd (PID 1 of a
  * systemd-nspawn container, booted once for this file; see harness.ts).
  *
- * Every test unit is derived from the shipped units/sdwrap-example.service, so
+ * Every test unit is derived from the shipped units/sdwrap-example.service
+ * (makeUnit() in units.ts, with the helpers shared with conversation.test.ts), so
  * it runs with the same sandbox (DynamicUser=, ProtectSystem=strict,
  * PrivateUsers=, SystemCallFilter=...). Only ExecStart= and the timings change:
  * sdwrap and the fixture app come from the repository bound read-only at
@@ -14,76 +15,29 @@
  * `journalctl -u` of its unit to the assertion message.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import {
   Container,
   containerProblem,
-  deriveUnit,
   describeFailure,
-  execArg,
   failIfProblem,
-  IN_CONTAINER_FIXTURE,
   IN_CONTAINER_NODE,
   IN_CONTAINER_SDWRAP,
-  REPO_ROOT,
   skipUnlessCI,
   waitFor,
-  type UnitOverrides,
 } from './harness.js';
+import { dump, FAST_PROBE, fixture, httpProbe, portsFrom, TIMEOUT_STOP_SEC, unitHelpers, WATCHDOG_SEC } from './units.js';
 
-const TEMPLATE = readFileSync(path.join(REPO_ROOT, 'units/sdwrap-example.service'), 'utf8');
-const WATCHDOG_SEC = 3;
-const TIMEOUT_STOP_SEC = 30;
-/** Probe settings used by every probing scenario: unhealthy ~1.5-2 s after the app stops answering. */
-const FAST_PROBE = ['--interval', '500ms', '--timeout', '300ms', '--failure-threshold', '3'];
 const NOTIFIERS = ['native', 'systemd-notify'] as const;
-type Notifier = (typeof NOTIFIERS)[number];
 
-let nextPort = 18100;
-const port = () => nextPort++;
-
-const fixture = (p: number, ...args: string[]) => [IN_CONTAINER_NODE, IN_CONTAINER_FIXTURE, '--port', String(p), ...args];
-const httpProbe = (p: number) => ['--http', `http://127.0.0.1:${p}/healthz`];
-
-interface TestUnit {
-  sdwrap: string[];
-  app: string[];
-  service?: UnitOverrides[string];
-  unit?: UnitOverrides[string];
-}
-
-/** A unit derived from the shipped example: same sandbox, test ExecStart= and short timings. */
-function makeUnit(name: string, u: TestUnit): string {
-  const exec = [IN_CONTAINER_NODE, IN_CONTAINER_SDWRAP, '--log-format', 'json', ...u.sdwrap, '--', ...u.app].map(execArg).join(' ');
-  return deriveUnit(TEMPLATE, {
-    Unit: {
-      Description: `sdwrap e2e ${name}`,
-      Documentation: null,
-      StartLimitIntervalSec: '60s',
-      StartLimitBurst: '20',
-      ...u.unit,
-    },
-    Service: {
-      ExecStart: exec,
-      WatchdogSec: `${WATCHDOG_SEC}s`,
-      RestartSec: '200ms',
-      TimeoutStartSec: '20s',
-      TimeoutStopSec: `${TIMEOUT_STOP_SEC}s`,
-      // The watchdog scenario aborts sdwrap (SIGABRT): no core files.
-      LimitCORE: '0',
-      ...u.service,
-    },
-    Install: { WantedBy: null },
-  });
-}
+const port = portsFrom(18100);
 
 const problem = containerProblem();
 
 describe('sdwrap under systemd (nspawn container)', { skip: skipUnlessCI(problem), timeout: 15 * 60_000 }, () => {
   let c: Container;
+  const { scenario, start, stop, waitShow, waitActive, waitRestarted, appPid, assertNothingLeft, sdwrapLogs } = unitHelpers(() => c);
 
   before(
     async () => {
@@ -108,93 +62,20 @@ describe('sdwrap under systemd (nspawn container)', { skip: skipUnlessCI(problem
     if (c) await c.shutdown();
   });
 
-  /** Installs the unit (after `systemd-analyze verify` inside the container), runs body, explains failures, cleans up. */
-  async function scenario(t: TestContext, name: string, u: TestUnit, body: (unit: string) => Promise<void>): Promise<void> {
-    const unit = `${name}.service`;
-    try {
-      const text = makeUnit(name, u);
-      await c.writeFile(`/etc/systemd/system/${unit}`, text);
-      await c.systemctl(['daemon-reload'], { check: true, timeoutMs: 30_000 });
-      const v = await c.exec(['systemd-analyze', 'verify', `/etc/systemd/system/${unit}`], { timeoutMs: 30_000 });
-      assert.ok(v.code === 0 && (v.stdout + v.stderr).trim() === '', `test unit does not verify:\n${describeFailure(v)}\n${text}`);
-      await body(unit);
-    } catch (err) {
-      const diag = await c.diagnostics(unit);
-      t.diagnostic(`unit ${unit} failed; its state follows in the error`);
-      if (err instanceof Error) {
-        try {
-          err.message = `${err.message}\n\n${diag}`;
-        } catch {
-          throw new Error(`${String(err)}\n\n${diag}`, { cause: err });
-        }
-      }
-      throw err;
-    } finally {
-      await c.cleanupUnit(unit).catch(() => {});
-    }
-  }
-
-  async function start(unit: string): Promise<number> {
-    const r = await c.systemctl(['start', unit], { timeoutMs: 40_000 });
-    assert.equal(r.code, 0, `systemctl start ${unit} failed:\n${describeFailure(r)}`);
-    return r.durationMs;
-  }
-
-  async function stop(unit: string): Promise<number> {
-    const r = await c.systemctl(['stop', unit], { timeoutMs: (TIMEOUT_STOP_SEC + 15) * 1000 });
-    assert.equal(r.code, 0, `systemctl stop ${unit} failed:\n${describeFailure(r)}`);
-    return r.durationMs;
-  }
-
-  /** The fixture app's pid: the descendant of MainPID running server.mjs. */
-  async function appPid(unit: string): Promise<number> {
-    return waitFor(
-      `the fixture app under ${unit}`,
-      async () => {
-        const { MainPID } = await c.show(unit, ['MainPID']);
-        if (!MainPID || MainPID === '0') return undefined;
-        const d = await c.descendants(Number(MainPID));
-        return d.find((p) => p.cmdline.includes('server.mjs'))?.pid;
-      },
-      10_000,
-      200,
-    );
-  }
-
-  async function waitActive(unit: string, timeoutMs = 15_000): Promise<Record<string, string>> {
-    return waitFor(
-      `${unit} to be active/running`,
-      async () => {
-        const s = await c.show(unit, ['ActiveState', 'SubState', 'NRestarts', 'MainPID', 'StatusText']);
-        return s.ActiveState === 'active' && s.SubState === 'running' ? s : undefined;
-      },
-      timeoutMs,
+  /** 7a, 7b: the unit ends failed with the app's exit status 7. */
+  async function assertExited7(t: TestContext, unit: string): Promise<void> {
+    const s = await waitShow(
+      `${unit} to fail`,
+      unit,
+      ['ActiveState', 'Result', 'ExecMainCode', 'ExecMainStatus'],
+      (s) => s.ActiveState === 'failed',
+      15_000,
       100,
     );
-  }
-
-  async function assertNothingLeft(marker: string): Promise<void> {
-    const left = await waitFor(
-      `no process matching ${marker} to be left`,
-      async () => ((await c.processesMatching(marker)).length === 0 ? true : undefined),
-      5_000,
-      200,
-    ).catch(async () => c.processesMatching(marker));
-    if (left !== true) assert.fail(`processes left behind: ${JSON.stringify(left)}`);
-  }
-
-  /** sdwrap's JSON log lines in the unit's journal. */
-  async function sdwrapLogs(unit: string): Promise<Array<Record<string, unknown>>> {
-    const out: Array<Record<string, unknown>> = [];
-    for (const line of await c.journalMessages(unit)) {
-      if (!line.startsWith('{')) continue;
-      try {
-        out.push(JSON.parse(line) as Record<string, unknown>);
-      } catch {
-        /* not JSON */
-      }
-    }
-    return out;
+    t.diagnostic(JSON.stringify(s));
+    assert.equal(s.ExecMainCode, '1', 'CLD_EXITED');
+    assert.equal(s.ExecMainStatus, '7');
+    assert.equal(s.Result, 'exit-code');
   }
 
   // -------------------------------------------------------------------------
@@ -242,19 +123,11 @@ describe('sdwrap under systemd (nspawn container)', { skip: skipUnlessCI(problem
           const app = await appPid(unit);
           await c.kill(app, 'STOP');
           const t0 = Date.now();
-          const after = await waitFor(
-            `${unit} to restart (NRestarts > ${before.NRestarts}) and be active again`,
-            async () => {
-              const s = await c.show(unit, ['ActiveState', 'SubState', 'NRestarts', 'MainPID']);
-              return Number(s.NRestarts) > Number(before.NRestarts) && s.ActiveState === 'active' && s.SubState === 'running' ? s : undefined;
-            },
-            20_000,
-            100,
-          );
+          const after = await waitRestarted(unit, before);
           t.diagnostic(`back after ${Date.now() - t0} ms; NRestarts ${before.NRestarts} -> ${after.NRestarts}`);
           const logs = await sdwrapLogs(unit);
           const reason = logs.find((l) => /unhealthy/i.test(String(l.msg ?? '')));
-          assert.ok(reason, `no sdwrap log line with "unhealthy" in its msg; sdwrap logged:\n${logs.map((l) => JSON.stringify(l)).join('\n')}`);
+          assert.ok(reason, `no sdwrap log line with "unhealthy" in its msg; sdwrap logged:\n${dump(logs)}`);
           t.diagnostic(`sdwrap: ${JSON.stringify(reason)}`);
           const journal = await c.journalMessages(unit);
           assert.ok(
@@ -287,15 +160,7 @@ describe('sdwrap under systemd (nspawn container)', { skip: skipUnlessCI(problem
           await c.waitJournal(unit, /Watchdog timeout/, (WATCHDOG_SEC + 10) * 1000);
           t.diagnostic(`watchdog fired ${Date.now() - t0} ms after SIGSTOP (WatchdogSec=${WATCHDOG_SEC}s)`);
           await c.waitJournal(unit, /Failed with result 'watchdog'/, 15_000);
-          const after = await waitFor(
-            `${unit} to come back`,
-            async () => {
-              const s = await c.show(unit, ['ActiveState', 'SubState', 'NRestarts', 'MainPID']);
-              return Number(s.NRestarts) > Number(before.NRestarts) && s.ActiveState === 'active' && s.SubState === 'running' ? s : undefined;
-            },
-            20_000,
-            100,
-          );
+          const after = await waitRestarted(unit, before, { what: `${unit} to come back` });
           assert.notEqual(after.MainPID, before.MainPID);
           assert.equal(await waitFor('healthz 200', async () => ((await c.httpGet(`http://127.0.0.1:${p}/healthz`)) === 200 ? 200 : undefined), 10_000, 200), 200);
         },
@@ -313,15 +178,7 @@ describe('sdwrap under systemd (nspawn container)', { skip: skipUnlessCI(problem
         await start(unit);
         const before = await waitActive(unit);
         assert.equal(await c.httpGet(`http://127.0.0.1:${p}/control/hang`), 200);
-        const after = await waitFor(
-          `${unit} to restart`,
-          async () => {
-            const s = await c.show(unit, ['ActiveState', 'SubState', 'NRestarts', 'MainPID']);
-            return Number(s.NRestarts) > Number(before.NRestarts) && s.ActiveState === 'active' && s.SubState === 'running' ? s : undefined;
-          },
-          20_000,
-          100,
-        );
+        const after = await waitRestarted(unit, before, { what: `${unit} to restart` });
         t.diagnostic(`NRestarts ${before.NRestarts} -> ${after.NRestarts}`);
         const journal = await c.journalMessages(unit);
         assert.ok(journal.some((l) => /Main process exited, code=exited, status=69/.test(l)), 'sdwrap should exit 69');
@@ -406,12 +263,11 @@ describe('sdwrap under systemd (nspawn container)', { skip: skipUnlessCI(problem
         // systemd 252 (Debian bookworm) keeps the Result of the last run (exit-code)
         // when an automatic restart hits the limit; the journal line says it.
         await c.waitJournal(unit, /Start request repeated too quickly/, 30_000);
-        const s = await waitFor(
+        const s = await waitShow(
           `${unit} to end failed`,
-          async () => {
-            const s = await c.show(unit, ['ActiveState', 'Result', 'NRestarts', 'ExecMainStatus']);
-            return s.ActiveState === 'failed' ? s : undefined;
-          },
+          unit,
+          ['ActiveState', 'Result', 'NRestarts', 'ExecMainStatus'],
+          (s) => s.ActiveState === 'failed',
           10_000,
           200,
         );
@@ -446,19 +302,7 @@ describe('sdwrap under systemd (nspawn container)', { skip: skipUnlessCI(problem
       { sdwrap: [], app: fixture(p, '--crash-after', '1500', '--exit-code', '7'), service: { Restart: 'no' } },
       async (unit) => {
         await start(unit);
-        const s = await waitFor(
-          `${unit} to fail`,
-          async () => {
-            const s = await c.show(unit, ['ActiveState', 'Result', 'ExecMainCode', 'ExecMainStatus']);
-            return s.ActiveState === 'failed' ? s : undefined;
-          },
-          15_000,
-          100,
-        );
-        t.diagnostic(JSON.stringify(s));
-        assert.equal(s.ExecMainCode, '1', 'CLD_EXITED');
-        assert.equal(s.ExecMainStatus, '7');
-        assert.equal(s.Result, 'exit-code');
+        await assertExited7(t, unit);
       },
     );
   });
@@ -473,19 +317,7 @@ describe('sdwrap under systemd (nspawn container)', { skip: skipUnlessCI(problem
         await start(unit);
         await waitActive(unit);
         assert.equal(await c.httpGet(`http://127.0.0.1:${p}/control/exit?code=7`), 200);
-        const s = await waitFor(
-          `${unit} to fail`,
-          async () => {
-            const s = await c.show(unit, ['ActiveState', 'Result', 'ExecMainCode', 'ExecMainStatus']);
-            return s.ActiveState === 'failed' ? s : undefined;
-          },
-          15_000,
-          100,
-        );
-        t.diagnostic(JSON.stringify(s));
-        assert.equal(s.ExecMainCode, '1', 'CLD_EXITED');
-        assert.equal(s.ExecMainStatus, '7');
-        assert.equal(s.Result, 'exit-code');
+        await assertExited7(t, unit);
       },
     );
   });
