@@ -13,5 +13,8 @@ await build({
   external: ['undici', 'execa', 'zod', 'pino-pretty', 'sd-notify'],
   inject: ['build/import-meta-url.cjs'],
   define: { 'import.meta.url': 'importMetaUrl' },
+  // Whitespace and syntax only: names stay, so a stack trace still reads.
+  minifyWhitespace: true,
+  minifySyntax: true,
   logLevel: 'warning',
 });

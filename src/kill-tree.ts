@@ -2,7 +2,7 @@
 // process that stayed in it), then every other member found in /proc: processes of the child's session
 // that changed group, and descendants that left the session with setsid() while their parent lives.
 // Where /proc is missing (not Linux), tree-kill walks `ps` for the descendants instead.
-import { readdirSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs';
 import treeKill from 'tree-kill';
 
 interface Proc {
@@ -22,12 +22,20 @@ const HAS_PROC = (() => {
   }
 })();
 
+/** One buffer for every read: a scan reads a few hundred small files, and allocating for each shows. */
+const STAT_BUFFER = Buffer.alloc(4096);
+
 function readProc(pid: number): Proc | undefined {
   let stat: string;
+  let fd: number | undefined;
   try {
-    stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    fd = openSync(`/proc/${pid}/stat`, 'r');
+    const n = readSync(fd, STAT_BUFFER, 0, STAT_BUFFER.length, 0);
+    stat = STAT_BUFFER.latin1Slice(0, n);
   } catch {
     return undefined;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
   // comm may hold spaces and parentheses: the fields start after the last ')'.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');

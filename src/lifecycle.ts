@@ -59,6 +59,9 @@ export type Effect =
   | { type: 'arm-deadline' }
   | { type: 'disarm-deadline' }
   | { type: 'watch-tree' }
+  /** End what is left of the tree after its head exited on its own: nothing left means tree-gone at once;
+   * else SIGTERM (+SIGCONT), the deadline, and watch-tree. */
+  | { type: 'reap-tree' }
   | { type: 'exit'; cause: StopCause | undefined; child: ChildStatus };
 
 export interface Machine {
@@ -159,11 +162,11 @@ export function transition(m: Machine, event: Event): Transition {
       const effects: Effect[] = [
         { type: 'log', level: m.cause === undefined ? 'warn' : 'info', msg: 'child exited', fields: describeStatus(event.status) },
         { type: 'stop-probing' },
-        { type: 'watch-tree' },
       ];
       if (m.cause === undefined) effects.push({ type: 'notify', lines: [`STATUS=app ${statusText(event.status)}`] });
-      // A tree whose head is gone gets the same treatment as a stop: TERM, grace, KILL.
-      if (m.state !== 'stopping') effects.push({ type: 'terminate-tree' }, { type: 'arm-deadline' });
+      // A tree whose head is gone gets the same treatment as a stop: TERM, grace, KILL. When stopping, the
+      // TERM went out and the deadline runs already.
+      effects.push(m.state === 'stopping' ? { type: 'watch-tree' } : { type: 'reap-tree' });
       return same({ ...m, state: 'reaping', child: event.status }, effects);
     }
 

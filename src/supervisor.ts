@@ -406,6 +406,15 @@ class Run {
       case 'watch-tree':
         void waitTreeGone(pid).then(() => this.#dispatch({ type: 'tree-gone' }));
         return;
+      case 'reap-tree':
+        // One /proc scan: usually nothing is left and sdwrap can go at once.
+        if (signalTree(pid, 'SIGTERM', 'SIGCONT') === 0) {
+          queueMicrotask(() => this.#dispatch({ type: 'tree-gone' }));
+          return;
+        }
+        this.#perform({ type: 'arm-deadline' });
+        this.#perform({ type: 'watch-tree' });
+        return;
       case 'exit': {
         if (effect.cause === undefined) deps.heartbeat?.fail(`app ${statusText(effect.child)}`);
         const outcome = { plan: planExit(effect.cause, effect.child), cause: effect.cause, child: effect.child, healthyForMs: this.#healthyFor };

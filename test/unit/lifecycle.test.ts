@@ -77,7 +77,7 @@ test('the child exiting on its own: STATUS says so, leftovers get TERM and a dea
     { type: 'tree-gone' },
   ]);
   assert.deepEqual(effects.slice(1), [
-    'stop-probing', 'watch-tree', 'notify STATUS=app exited with code 3', 'terminate-tree', 'arm-deadline',
+    'stop-probing', 'notify STATUS=app exited with code 3', 'reap-tree',
     'kill-tree',
     'disarm-deadline', 'exit signal 3',
   ]);
