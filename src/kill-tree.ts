@@ -31,7 +31,7 @@ function readProc(pid: number): Proc | undefined {
   try {
     fd = openSync(`/proc/${pid}/stat`, 'r');
     const n = readSync(fd, STAT_BUFFER, 0, STAT_BUFFER.length, 0);
-    stat = STAT_BUFFER.latin1Slice(0, n);
+    stat = STAT_BUFFER.toString('latin1', 0, n);
   } catch {
     return undefined;
   } finally {
