@@ -43,7 +43,8 @@ export function nextRestart(
   healthyForMs: number,
   random: () => number = Math.random,
 ): { history: RestartHistory; decision: RestartDecision } {
-  const base = healthyForMs >= policy.resetAfterMs ? emptyHistory : history;
+  // Only a child that was healthy at all earns the reset (with --restart-reset 0, any healthy moment does).
+  const base = healthyForMs > 0 && healthyForMs >= policy.resetAfterMs ? emptyHistory : history;
   const times = base.times.filter((t) => now - t < policy.windowMs);
   if (times.length >= policy.maxRestarts) {
     return {

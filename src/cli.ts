@@ -8,7 +8,7 @@ import { EXIT, SdwrapError, UsageError } from './errors.js';
 import type { ExitPlan } from './exit-plan.js';
 import { createLogger, type Logger } from './logger.js';
 import { createNotifier, silentNotifier } from './notify.js';
-import { supervise } from './supervisor.js';
+import { killCurrentTree, supervise } from './supervisor.js';
 
 const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
 
@@ -67,7 +67,8 @@ function buildProgram(): Command {
     .configureOutput({
       writeOut: (text) => void writeSync(1, text),
       writeErr: (text) => say(text.trimEnd()),
-      outputError: (text) => say(`sdwrap: ${text.replace(/^error: /, '').trim()}`),
+      // Never echo an option's value: `--heartbeat-ur=https://…/secret` must not print the secret.
+      outputError: (text) => say(`sdwrap: ${text.replace(/^error: /, '').replace(/(--[\w-]+)=[^'"\s]*/g, '$1=…').trim()}`),
     });
 }
 
@@ -111,12 +112,16 @@ async function main(argv: readonly string[]): Promise<ExitPlan> {
   return supervise(config, { log, notifier, env: process.env, pid: process.pid, heartbeat });
 }
 
-/** A bug in sdwrap must still end with a line saying so, not a silent hang. */
+/** A bug in sdwrap must still end with a line saying so, not a silent hang, and must not leave the app
+ * running: it is in a session of its own, so nothing else would end it without systemd. */
 function installLastResort(log: Logger): void {
-  process.on('uncaughtException', (error) => {
-    log.fatal({ err: error }, 'internal error');
+  const die = (error: unknown) => {
+    log.fatal({ err: error }, 'internal error: killing the app and exiting');
+    killCurrentTree();
     process.exit(EXIT.INTERNAL);
-  });
+  };
+  process.on('uncaughtException', die);
+  process.on('unhandledRejection', die);
 }
 
 function end(plan: ExitPlan): never {
@@ -134,5 +139,6 @@ main(process.argv.slice(2)).then(end, (error: unknown) => {
     process.exit(error instanceof UsageError ? EXIT.USAGE : error.exitCode);
   }
   say(`sdwrap: internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+  killCurrentTree();
   process.exit(EXIT.INTERNAL);
 });

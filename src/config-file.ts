@@ -87,7 +87,9 @@ export async function loadConfigFile(path: string): Promise<FileOptions> {
   try {
     data = JSON.parse(text);
   } catch (error) {
-    throw new UsageError(`--config ${path}: not valid JSON: ${(error as Error).message}`);
+    // Only where, not what: V8 quotes the text around the error, which may be a secret URL.
+    const at = /position (\d+)/.exec((error as Error).message);
+    throw new UsageError(`--config ${path}: not valid JSON${at ? ` (at character ${at[1]})` : ''}`);
   }
   const result = (await schema()).safeParse(data);
   if (!result.success) {

@@ -329,6 +329,12 @@ export function validateHttpUrl(flag: string, text: string, { secret = false }: 
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new UsageError(`${flag} expects an http:// or https:// URL, got ${shown}`);
   }
+  try {
+    decodeURIComponent(url.username);
+    decodeURIComponent(url.password);
+  } catch {
+    throw new UsageError(`${flag}: the user or password in the URL has a malformed %-escape, got ${secret ? '(redacted)' : `'${text}'`}`);
+  }
   return url.href;
 }
 
@@ -356,6 +362,8 @@ export function validateHostPort(flag: string, text: string): { host: string; po
   return { host: (m[1] ?? m[2])!, port };
 }
 
+const MAX_SPAN_MS = 2 ** 31 - 1;
+
 /** Expects a systemd time span; returns milliseconds. */
 export function validateSpan(flag: string, text: string, { min }: { min: number }): number {
   const ms = parseSpan(text);
@@ -363,6 +371,8 @@ export function validateSpan(flag: string, text: string, { min }: { min: number 
     throw new UsageError(`${flag} expects a time span such as 500ms, 5s, 2min or "1min 30s", got '${text}'`);
   }
   if (ms < min) throw new UsageError(`${flag} must be at least ${formatSpan(min)}, got '${text}'`);
+  // Node's timers hold at most 2^31-1 ms (24.8 days); past it they fire at once.
+  if (ms > MAX_SPAN_MS) throw new UsageError(`${flag} must be at most ${formatSpan(MAX_SPAN_MS)}, got '${text}'`);
   return ms;
 }
 

@@ -62,15 +62,28 @@ export type Effect =
   /** End what is left of the tree after its head exited on its own: nothing left means tree-gone at once;
    * else SIGTERM (+SIGCONT), the deadline, and watch-tree. */
   | { type: 'reap-tree' }
-  | { type: 'exit'; cause: StopCause | undefined; child: ChildStatus };
+  /** The tree is gone: sdwrap ends by finalCause() and the child's status (read when it does). */
+  | { type: 'exit' };
 
 export interface Machine {
   readonly state: State;
   readonly cause: StopCause | undefined;
   readonly child: ChildStatus | undefined;
+  /** The first stop signal received, in any state: a stop asked for is never lost (nor restarted past). */
+  readonly stopRequested: StopSignal | undefined;
 }
 
-export const initialMachine: Machine = { state: 'starting', cause: undefined, child: undefined };
+export const initialMachine: Machine = { state: 'starting', cause: undefined, child: undefined, stopRequested: undefined };
+
+/**
+ * Why sdwrap ends, all told: a stop asked for (SIGTERM, SIGINT, SIGQUIT) while an unhealthy app was being
+ * killed wins over the unhealthy verdict, so `systemctl stop` then ends clean and --no-systemd does not
+ * restart. SIGABRT is systemd's own watchdog action on a WATCHDOG=trigger, not a stop asked for.
+ */
+export function finalCause(m: Machine): StopCause | undefined {
+  if (m.stopRequested && m.stopRequested !== 'SIGABRT' && m.cause?.kind !== 'signal') return { kind: 'signal', signal: m.stopRequested };
+  return m.cause;
+}
 
 export interface Transition {
   machine: Machine;
@@ -112,13 +125,10 @@ export function transition(m: Machine, event: Event): Transition {
 
     case 'signal': {
       const stop = (STOP_SIGNALS as readonly string[]).includes(event.signal);
-      if (m.state === 'done') return same(m);
-      if (m.state === 'reaping') {
+      if (stop && m.stopRequested === undefined) m = { ...m, stopRequested: event.signal as StopSignal };
+      if (m.state === 'done' || m.state === 'reaping') {
         // The child is gone; a stop now still means "do not restart it" (--no-systemd).
-        if (!stop || m.cause !== undefined) return same(m);
-        return same({ ...m, cause: { kind: 'signal', signal: event.signal as StopSignal } }, [
-          { type: 'log', level: 'info', msg: 'stopping: signal received while the app was exiting', fields: { signal: event.signal } },
-        ]);
+        return same(m, stop ? [{ type: 'log', level: 'info', msg: 'stopping: signal received while the app was exiting', fields: { signal: event.signal } }] : []);
       }
       if (event.signal === 'SIGHUP' && m.state === 'running') {
         // A reload (systemctl reload, Type=notify-reload): systemd waits for READY=1 after RELOADING=1.
@@ -172,10 +182,7 @@ export function transition(m: Machine, event: Event): Transition {
 
     case 'tree-gone':
       if (m.state !== 'reaping') return same(m);
-      return same({ ...m, state: 'done' }, [
-        { type: 'disarm-deadline' },
-        { type: 'exit', cause: m.cause, child: m.child! },
-      ]);
+      return same({ ...m, state: 'done' }, [{ type: 'disarm-deadline' }, { type: 'exit' }]);
   }
 }
 

@@ -91,9 +91,16 @@ function commandNotifier(log: Logger, checkReachable: () => void): Notifier {
   let warned = false;
   const run = (lines: readonly string[]) =>
     new Promise<void>((resolve) => {
-      const child = spawn('systemd-notify', lines, { stdio: ['ignore', 'ignore', 'pipe'] });
+      let child: ReturnType<typeof spawn>;
+      try {
+        child = spawn('systemd-notify', lines, { stdio: ['ignore', 'ignore', 'pipe'] });
+      } catch (error) {
+        // spawn() throws synchronously on arguments it cannot pass (a NUL byte): drop the message, not sdwrap.
+        log.warn({ err: (error as Error).message }, 'cannot send a message with systemd-notify');
+        return resolve();
+      }
       let stderr = '';
-      child.stderr.setEncoding('utf8').on('data', (s: string) => {
+      child.stderr!.setEncoding('utf8').on('data', (s: string) => {
         if (stderr.length < 1000) stderr += s;
       });
       child.on('error', (error) => {
@@ -117,10 +124,12 @@ function commandNotifier(log: Logger, checkReachable: () => void): Notifier {
       if (isPing && pendingPing) return;
       if (isPing) pendingPing = true;
       checkReachable();
-      tail = tail.then(() => {
-        if (isPing) pendingPing = false;
-        return run(lines);
-      });
+      tail = tail
+        .then(() => {
+          if (isPing) pendingPing = false;
+          return run(lines);
+        })
+        .catch(() => undefined);
     },
     async drain(timeoutMs = 3000) {
       let timer: NodeJS.Timeout | undefined;

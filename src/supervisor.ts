@@ -1,7 +1,6 @@
 // Runs the lifecycle: spawns the child, feeds every input (probe verdicts, log symptoms, signals, child
 // exit, the stop deadline, the tree's end) through one dispatch, and carries out the effects the
 // transition table asks for. With --no-systemd, a Restarter runs one Run after another.
-import { constants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import { spawnChild, type ChildHandle } from './child.js';
 import { systemClock, type Clock } from './clock.js';
@@ -13,6 +12,7 @@ import { isFresh, type HealthState, type ProbeResult, type Verdict } from './hea
 import type { Heartbeat } from './heartbeat.js';
 import { signalTree, terminateTree, waitTreeGone } from './kill-tree.js';
 import {
+  finalCause,
   initialMachine,
   RELAYED_SIGNALS,
   STOP_SIGNALS,
@@ -71,12 +71,22 @@ function outputs(logWatch: LogWatchModule): { stdout: Writable; stderr: Writable
 
 /** "STATUS=..." on one line, as the protocol requires. */
 export function statusLine(text: string): string {
-  return `STATUS=${text.replace(/[\r\n]+/g, ' ').slice(0, MAX_STATUS)}`;
+  // One line, and no NUL (systemd drops a datagram with one): app output can reach STATUS via probe details.
+  // eslint-disable-next-line no-control-regex
+  return `STATUS=${text.replace(/[\x00-\x1f\x7f]+/g, ' ').slice(0, MAX_STATUS)}`;
 }
 
 /** CLOCK_MONOTONIC in microseconds, as MONOTONIC_USEC= wants it (libuv's hrtime is CLOCK_MONOTONIC). */
 function monotonicUsec(): string {
   return String(process.hrtime.bigint() / 1000n);
+}
+
+/** The child of the run under way, so that sdwrap's last resort (a bug) can still end its tree. */
+let currentChild: number | undefined;
+
+/** Kills the current child's whole tree at once: for an internal error, when sdwrap must exit now. */
+export function killCurrentTree(): void {
+  if (currentChild !== undefined) signalTree(currentChild, 'SIGKILL');
 }
 
 /** How one run of the child ended. */
@@ -175,6 +185,7 @@ class Run {
       throw error;
     }
     const child = this.#child;
+    currentChild = child.pid;
     this.#startedAt = this.#clock.now();
     if (deps.notifier.kind !== 'none') deps.log.info({ notifier: deps.notifier.kind, notifySocket: deps.env.NOTIFY_SOCKET }, 'notifier in use');
     deps.log.info({ pid: child.pid, command: [config.command, ...config.args] }, 'spawned');
@@ -259,6 +270,9 @@ class Run {
   }
 
   #unhealthy(reason: string): void {
+    // A log storm while the app shuts down, or a second verdict during a kill, is no news for anyone.
+    const live = this.#machine.state === 'starting' || this.#machine.state === 'running' || this.#machine.state === 'reloading';
+    if (!live) return;
     const action = this.config.onUnhealthy === 'watchdog' && this.deps.notifier.kind !== 'none' ? 'watchdog' : 'kill';
     this.deps.heartbeat?.fail(reason);
     this.#dispatch({ type: 'unhealthy', reason, action });
@@ -291,7 +305,7 @@ class Run {
         log.info({ probe: probe.description }, 'probe recovered');
         this.#status('healthy', `healthy: ${probe.description} passed in ${fields.latencyMs}ms`);
       }
-      if (isLiveness(slot.config) && this.#vouch()) this.deps.heartbeat?.ok();
+      if (this.deps.heartbeat && this.#vouch()) this.deps.heartbeat.ok();
       if (this.#machine.state === 'reloading' && this.#reloadMark !== undefined && this.#allPassedSince(this.#reloadMark)) {
         this.#reloadMark = undefined;
         this.#dispatch({ type: 'healthy', detail: `reloaded, ${probe.description} passed in ${fields.latencyMs}ms` });
@@ -320,6 +334,10 @@ class Run {
     const { probe } = slot;
     if (verdict.status === 'unhealthy') {
       if (isLiveness(slot.config)) return this.#unhealthy(`${probe.description}: ${verdict.reason}`);
+      // Not ready at all, with no start period whose end would fail it closed: fail it closed now.
+      if (this.#machine.state === 'starting' && this.config.startPeriodMs === 0) {
+        return this.#unhealthy(`${probe.description}: never ready: ${verdict.reason}`);
+      }
       // Readiness lost after start: systemd has no "not ready any more" state, so it is told in STATUS only.
       if (this.#machine.state === 'running') {
         log.warn({ probe: probe.description, reason: verdict.reason }, 'not ready (readiness probe failing; not restarting)');
@@ -415,16 +433,16 @@ class Run {
         this.#perform({ type: 'arm-deadline' });
         this.#perform({ type: 'watch-tree' });
         return;
-      case 'exit': {
-        if (effect.cause === undefined) deps.heartbeat?.fail(`app ${statusText(effect.child)}`);
-        const outcome = { plan: planExit(effect.cause, effect.child), cause: effect.cause, child: effect.child, healthyForMs: this.#healthyFor };
-        void this.#exit(outcome);
+      case 'exit':
+        if (this.#machine.cause === undefined && this.#machine.stopRequested === undefined) {
+          deps.heartbeat?.fail(`app ${statusText(this.#machine.child!)}`);
+        }
+        void this.#exit();
         return;
-      }
     }
   }
 
-  async #exit(outcome: RunOutcome): Promise<void> {
+  async #exit(): Promise<void> {
     await this.#probesStopped;
     // Every byte the app wrote reaches sdwrap's stdout/stderr before sdwrap goes, within a bound counted from
     // here: a journal that reads nothing must not keep sdwrap from exiting.
@@ -433,7 +451,11 @@ class Run {
     clearTimeout(timer);
     await this.deps.notifier.drain();
     this.#removeSignalHandlers();
-    this.#finish(outcome);
+    // Read only now: a stop signal that came while the output drained still counts.
+    const cause = finalCause(this.#machine);
+    const child = this.#machine.child!;
+    currentChild = undefined;
+    this.#finish({ plan: planExit(cause, child), cause, child, healthyForMs: this.#healthyFor });
   }
 
   #removeSignalHandlers(): void {
@@ -469,7 +491,7 @@ class Restarter {
       if (!failed && this.policy.mode === 'on-failure') return outcome.plan;
       const why = outcome.cause?.kind === 'unhealthy' ? `unhealthy: ${outcome.cause.reason}` : `app ${statusText(outcome.child)}`;
       const { history, decision } = nextRestart(this.#history, this.policy, this.#clock.now(), outcome.healthyForMs, this.random);
-      if (outcome.healthyForMs >= this.policy.resetAfterMs && this.#history.streak > 0) {
+      if (outcome.healthyForMs > 0 && outcome.healthyForMs >= this.policy.resetAfterMs && this.#history.streak > 0) {
         log.info({ healthyForMs: Math.round(outcome.healthyForMs) }, 'app stayed healthy: restart backoff and budget reset');
       }
       this.#history = history;
@@ -485,7 +507,8 @@ class Restarter {
       const stop = await this.#wait(decision.delayMs);
       if (stop) {
         log.info({ signal: stop }, 'stopping: signal during the restart wait');
-        return { kind: 'signal', signal: stop, fallbackCode: 128 + constants.signals[stop] };
+        // As if the app had died by it: SIGQUIT and SIGABRT become 128+N, never a core of node.
+        return planExit(undefined, { code: null, signal: stop });
       }
       outcome = await new Run(this.config, this.deps).start();
     }

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { initialMachine, transition, type Event, type Machine } from '../../src/lifecycle.js';
+import { finalCause, initialMachine, transition, type Event, type Machine } from '../../src/lifecycle.js';
 
 function run(events: Event[], from: Machine = initialMachine) {
   let machine = from;
@@ -11,7 +11,7 @@ function run(events: Event[], from: Machine = initialMachine) {
     for (const e of t.effects) {
       if (e.type === 'notify') effects.push(`notify ${e.lines.join('|')}`);
       else if (e.type === 'relay') effects.push(`relay ${e.signal}`);
-      else if (e.type === 'exit') effects.push(`exit ${e.cause?.kind ?? 'none'} ${e.child.code ?? e.child.signal}`);
+      else if (e.type === 'exit') effects.push(`exit ${finalCause(machine)?.kind ?? 'none'} ${machine.child!.code ?? machine.child!.signal}`);
       else if (e.type !== 'log') effects.push(e.type);
     }
   }
@@ -126,11 +126,19 @@ test('SIGABRT (systemd watchdog) stops like SIGTERM', () => {
   assert.deepEqual(effects.slice(1), ['relay SIGABRT', 'notify STOPPING=1|STATUS=stopping on SIGABRT', 'stop-probing', 'arm-deadline']);
 });
 
-test('a stop signal while the app is already exiting is remembered (no restart), nothing else', () => {
-  const { machine, effects } = run([
-    { type: 'child-exit', status: { code: 1, signal: null } },
-    { type: 'signal', signal: 'SIGINT' },
-  ]);
-  assert.deepEqual(machine.cause, { kind: 'signal', signal: 'SIGINT' });
-  assert.ok(!effects.includes('relay SIGINT'));
+test('a stop signal while the app is already exiting, or after, is remembered (no restart), nothing else', () => {
+  for (const late of [[], [{ type: 'tree-gone' } as const]]) {
+    const { machine, effects } = run([{ type: 'child-exit', status: { code: 1, signal: null } }, ...late, { type: 'signal', signal: 'SIGINT' }]);
+    assert.deepEqual(finalCause(machine), { kind: 'signal', signal: 'SIGINT' });
+    assert.ok(!effects.includes('relay SIGINT'));
+  }
+});
+
+test('a stop asked for during an unhealthy kill wins (clean stop, no restart); systemd\'s SIGABRT does not', () => {
+  const kill = [{ type: 'healthy', detail: 'ok' }, { type: 'unhealthy', reason: 'hung', action: 'kill' }] as const;
+  const stopped = run([...kill, { type: 'signal', signal: 'SIGTERM' }]);
+  assert.deepEqual(stopped.effects.slice(-1), ['relay SIGTERM']);
+  assert.deepEqual(finalCause(stopped.machine), { kind: 'signal', signal: 'SIGTERM' });
+  const aborted = run([...kill, { type: 'signal', signal: 'SIGABRT' }]);
+  assert.deepEqual(finalCause(aborted.machine), { kind: 'unhealthy', reason: 'hung' });
 });
