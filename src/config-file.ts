@@ -10,8 +10,8 @@ const asText = (value: string | number | undefined) => (value === undefined ? un
 
 async function schema() {
   const { z } = await import('zod');
-  const span = z.union([z.string(), z.number().nonnegative()]);
-  const count = z.union([z.number().int(), z.string()]);
+  const span = z.union([z.string(), z.number().nonnegative()], { error: 'expected a time span: a string like "5s" or a number of seconds' });
+  const count = z.union([z.number().int(), z.string()], { error: 'expected a whole number' });
   const timing = {
     interval: span.optional(),
     timeout: span.optional(),

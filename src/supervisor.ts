@@ -129,6 +129,8 @@ class Run {
   #probesStopped: Promise<void> = Promise.resolve();
   #deadline: unknown;
   #timers: NodeJS.Timeout[] = [];
+  /** The start period's timers: cleared once the app leaves 'starting'. */
+  #startPeriodTimers: NodeJS.Timeout[] = [];
   #lastStatusKey = '';
   #pending: Event[] = [];
   #finish!: (outcome: RunOutcome) => void;
@@ -241,11 +243,10 @@ class Run {
       this.#timers.push(setInterval(() => this.#vouch() && deps.heartbeat!.ok(), config.heartbeatEveryMs));
     }
     if (config.startPeriodMs > 0) {
-      const endOfStart = setTimeout(() => this.#endStartPeriod(), config.startPeriodMs);
-      this.#timers.push(endOfStart);
+      this.#startPeriodTimers.push(setTimeout(() => this.#endStartPeriod(), config.startPeriodMs));
       if (deps.notifier.kind !== 'none') {
         this.#extendStart();
-        this.#timers.push(setInterval(() => this.#extendStart(), EXTEND_CHUNK_MS / 2));
+        this.#startPeriodTimers.push(setInterval(() => this.#extendStart(), EXTEND_CHUNK_MS / 2));
       }
     }
   }
@@ -373,6 +374,10 @@ class Run {
       this.#healthyFor = now - this.#healthySince;
     }
     if (event.type === 'healthy' && machine.state === 'running') this.#lastStatusKey = 'healthy';
+    if (machine.state !== 'starting' && this.#startPeriodTimers.length > 0) {
+      for (const timer of this.#startPeriodTimers) clearTimeout(timer);
+      this.#startPeriodTimers = [];
+    }
     this.#machine = machine;
     for (const effect of effects) this.#perform(effect);
   }
