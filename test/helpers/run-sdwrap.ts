@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { processesWithEnv } from './processes.js';
+import { processesWithEnv, testMarker } from './processes.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const SDWRAP_BIN = fileURLToPath(new URL('../../bin/sdwrap.js', import.meta.url));
@@ -105,10 +105,11 @@ class RunImpl implements SdwrapRun {
       else env[k] = v;
     }
     if (opts.notifySocket !== undefined) env.NOTIFY_SOCKET = opts.notifySocket;
-    if (opts.marker) {
-      Object.assign(env, opts.marker.env);
-      for (const [k, v] of Object.entries(opts.marker.env)) activeMarkers.add(`${k}=${v}`);
-    }
+    // Every run carries a marker, so stopAll() can end what a failed test left behind (the app lives in a
+    // session of its own and outlives a SIGKILLed sdwrap).
+    const marker = opts.marker ?? testMarker();
+    Object.assign(env, marker.env);
+    for (const [k, v] of Object.entries(marker.env)) activeMarkers.add(`${k}=${v}`);
 
     this.proc = spawn(process.execPath, [opts.bin ?? SDWRAP_BIN, ...args], {
       cwd: opts.cwd ?? REPO_ROOT,
