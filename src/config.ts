@@ -235,21 +235,26 @@ export function parseProbeFlag(text: string): RawProbe {
   return { source: '--probe', role: m[1], kind, target: m[3]! };
 }
 
+/** How a message names a probe's setting: the flag for command-line probes, the path in the file for the others. */
+function settingName(probe: RawProbe, flag: string, field: string): string {
+  return probe.source.startsWith('--') ? flag : `${probe.source}.${field}`;
+}
+
 function normalizeProbe(probe: RawProbe, raw: RawOptions): ProbeConfig {
-  const at = (field: string) => (probe.source.startsWith('--') ? `--${field}` : `${probe.source}.${field}`);
+  const name = (flag: string, field: string) => settingName(probe, flag, field);
   return Object.freeze({
-    role: validateChoice(probe.source.startsWith('--') ? `${probe.source} role` : `${probe.source}.role`, probe.role ?? 'both', ROLES),
+    role: validateChoice(name(`${probe.source} role`, 'role'), probe.role ?? 'both', ROLES),
     target: normalizeTarget(probe),
-    intervalMs: validateSpan(at('interval'), probe.interval ?? raw.interval ?? DEFAULTS.interval, { min: 1 }),
-    timeoutMs: validateSpan(at('timeout'), probe.timeout ?? raw.timeout ?? DEFAULTS.timeout, { min: 1 }),
-    failureThreshold: validateCount(at(probe.source.startsWith('--') ? 'failure-threshold' : 'failureThreshold'), probe.failureThreshold ?? raw.failureThreshold ?? DEFAULTS.failureThreshold),
-    successThreshold: validateCount(at(probe.source.startsWith('--') ? 'success-threshold' : 'successThreshold'), probe.successThreshold ?? raw.successThreshold ?? DEFAULTS.successThreshold),
+    intervalMs: validateSpan(name('--interval', 'interval'), probe.interval ?? raw.interval ?? DEFAULTS.interval, { min: 1 }),
+    timeoutMs: validateSpan(name('--timeout', 'timeout'), probe.timeout ?? raw.timeout ?? DEFAULTS.timeout, { min: 1 }),
+    failureThreshold: validateCount(name('--failure-threshold', 'failureThreshold'), probe.failureThreshold ?? raw.failureThreshold ?? DEFAULTS.failureThreshold),
+    successThreshold: validateCount(name('--success-threshold', 'successThreshold'), probe.successThreshold ?? raw.successThreshold ?? DEFAULTS.successThreshold),
   });
 }
 
 function normalizeTarget(probe: RawProbe): ProbeTarget {
-  const name = probe.source.startsWith('--') ? probe.source : `${probe.source}.${probe.kind}`;
-  const flag = (cli: string, field: string) => (probe.source.startsWith('--') ? cli : `${probe.source}.${probe.kind}.${field}`);
+  const name = settingName(probe, probe.source, probe.kind);
+  const flag = (cli: string, field: string) => settingName(probe, cli, `${probe.kind}.${field}`);
   switch (probe.kind) {
     case 'http': {
       const http = probe.http ?? {};

@@ -103,9 +103,10 @@ export function signalTree(root: number, ...signals: NodeJS.Signals[]): number {
   return members.length;
 }
 
-/** SIGTERM, then SIGCONT as systemd does, so a stopped (SIGSTOPped, hung) process can act on the TERM at once. */
-export function terminateTree(root: number): void {
-  signalTree(root, 'SIGTERM', 'SIGCONT');
+/** SIGTERM, then SIGCONT as systemd does, so a stopped (SIGSTOPped, hung) process can act on the TERM at once;
+ * returns how many processes were found (0: the tree is already gone). */
+export function terminateTree(root: number): number {
+  return signalTree(root, 'SIGTERM', 'SIGCONT');
 }
 
 /** Resolves once no live process of the tree remains; polls because Linux has no event for it. */

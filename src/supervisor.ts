@@ -163,17 +163,16 @@ class Run {
     for (const signal of RELAYED_SIGNALS) this.#signals.on(signal, this.#onSignal);
     const env = childEnv(deps.env);
     const probes: Array<{ config: ProbeConfig; probe: Probe }> = [];
-    let counter: InstanceType<LogWatchModule['SymptomCounter']> | undefined;
     try {
       for (const probe of config.probes) probes.push({ config: probe, probe: await (deps.createProbe ?? defaultCreateProbe)(probe, env) });
       const logWatch = config.watchLog ? await import('./log-watch.js') : undefined;
       this.#child = await (deps.spawn ?? spawnChild)(config.command, config.args, env, { pipeOutput: logWatch !== undefined });
       if (logWatch && config.watchLog) {
-        counter = new logWatch.SymptomCounter(config.watchLog, this.#clock, (reason) => this.#unhealthy(reason));
+        const counter = new logWatch.SymptomCounter(config.watchLog, this.#clock, (reason) => this.#unhealthy(reason));
         const out = outputs(logWatch);
         const relayed = (source: Readable | undefined, destination: Writable, stream: 'stdout' | 'stderr') =>
           source
-            ? logWatch.relay(source, destination, counter!, stream).then(
+            ? logWatch.relay(source, destination, counter, stream).then(
                 () => logWatch.flushed(destination),
                 (error: Error) => deps.log.warn({ stream, err: error.message }, "cannot write the app's output"),
               )
@@ -242,7 +241,8 @@ class Run {
     if (deps.heartbeat && this.#slots.length === 0) {
       this.#timers.push(setInterval(() => this.#vouch() && deps.heartbeat!.ok(), config.heartbeatEveryMs));
     }
-    if (config.startPeriodMs > 0) {
+    // Only while starting: with no probe the app is running already. #dispatch clears these on leaving 'starting'.
+    if (config.startPeriodMs > 0 && this.#machine.state === 'starting') {
       this.#startPeriodTimers.push(setTimeout(() => this.#endStartPeriod(), config.startPeriodMs));
       if (deps.notifier.kind !== 'none') {
         this.#extendStart();
@@ -253,7 +253,6 @@ class Run {
 
   /** EXTEND_TIMEOUT_USEC= while the start period runs, so systemd's TimeoutStartSec= does not end a slow start. */
   #extendStart(): void {
-    if (this.#machine.state !== 'starting') return;
     const remaining = this.config.startPeriodMs - (this.#clock.now() - this.#startedAt);
     if (remaining <= 0) return;
     const slack = Math.max(0, ...this.#slots.map((s) => s.timing.timeoutMs)) + this.config.stopTimeoutMs + 1000;
@@ -262,7 +261,6 @@ class Run {
 
   /** Readiness fails closed: an app not ready when the start period ends is unhealthy. */
   #endStartPeriod(): void {
-    if (this.#machine.state !== 'starting' || this.#slots.length === 0) return;
     const waiting = this.#slots.filter((s) => s.loop.state.status !== 'healthy');
     const why = waiting
       .map((s) => `${s.probe.description}${s.loop.state.lastError ? ` (last: ${s.loop.state.lastError})` : ' (no probe finished)'}`)
@@ -349,7 +347,6 @@ class Run {
     const detail = `${probe.description} passed in ${Math.round(state.lastLatencyMs ?? 0)}ms`;
     if (this.#machine.state === 'starting') {
       if (this.#slots.every((s) => s.loop.state.status === 'healthy')) {
-        this.#lastStatusKey = 'healthy';
         this.#dispatch({ type: 'healthy', detail: this.#slots.length === 1 ? detail : `all ${this.#slots.length} probes passed` });
       }
     }
@@ -407,7 +404,8 @@ class Run {
         }
         return;
       case 'terminate-tree':
-        return terminateTree(pid);
+        terminateTree(pid);
+        return;
       case 'kill-tree':
         signalTree(pid, 'SIGKILL');
         return;
@@ -431,7 +429,7 @@ class Run {
         return;
       case 'reap-tree':
         // One /proc scan: usually nothing is left and sdwrap can go at once.
-        if (signalTree(pid, 'SIGTERM', 'SIGCONT') === 0) {
+        if (terminateTree(pid) === 0) {
           queueMicrotask(() => this.#dispatch({ type: 'tree-gone' }));
           return;
         }

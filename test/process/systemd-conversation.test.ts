@@ -99,6 +99,7 @@ test('the start period extends systemd\'s start timeout (EXTEND_TIMEOUT_USEC) an
     assert.ok(listener.messages.some((m) => /^starting: waiting for GET .* \(start period 1min, start timeout extended\)$/.test(m.fields.STATUS ?? '')), listener.dump());
     const ready = await listener.waitForField('READY', '1', 10_000);
     const countAtReady = listener.all('EXTEND_TIMEOUT_USEC').length;
+    // A negative: outlast one refresh period (EXTEND_CHUNK_MS / 2 = 5 s) and see no extension arrive.
     await waitFor(() => Date.now() - ready.at > 5500, { timeout: 10_000 });
     assert.equal(listener.all('EXTEND_TIMEOUT_USEC').length, countAtReady, 'no extension once ready');
     run.kill('SIGTERM');
