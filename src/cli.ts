@@ -3,14 +3,20 @@ import { Command, CommanderError, Option } from 'commander';
 import { createRequire } from 'node:module';
 import { writeSync } from 'node:fs';
 import { isatty } from 'node:tty';
-import { buildConfig, DEFAULTS, type Config, type RawOptions } from './config.js';
+import { buildConfig, type Config, type RawOptions } from './config.js';
+import { describeOption, helpEpilogue, OPTION_GROUPS, SUMMARY } from './help.js';
 import { EXIT, SdwrapError, UsageError } from './errors.js';
 import type { ExitPlan } from './exit-plan.js';
 import { createLogger, type Logger } from './logger.js';
 import { createNotifier, silentNotifier } from './notify.js';
 import { killCurrentTree, supervise } from './supervisor.js';
+import { watchdogPeriodMs } from './systemd-env.js';
+import { planProbeTiming } from './timing.js';
 
 const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
+
+/** Ends every usage error's line: where to read more. */
+const HELP_POINTER = " (see 'sdwrap --help')";
 
 /** One line on stderr, written synchronously (process.stderr would turn the fd the child shares non-blocking). */
 function say(text: string): void {
@@ -20,46 +26,9 @@ function say(text: string): void {
 const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
 
 function buildProgram(): Command {
-  return new Command('sdwrap')
-    .usage('[options] -- <command> [args...]')
-    .description('Run <command> under systemd with probe-gated READY=1 and WATCHDOG=1, signal relay and tree kill.')
-    .version(version, '-V, --version')
-    .helpOption('-h, --help')
-    .option('--http <url>', 'probe: healthy when GET answers --http-status (200-399) within --timeout')
-    .option('--tcp <host:port>', 'probe: healthy when a TCP connection opens within --timeout')
-    .option('--exec <command>', 'probe: healthy when `/bin/sh -c <command>` exits 0 within --timeout')
-    .option('--ws <url>', 'probe: healthy when a WebSocket opens (and answers --ws-expect) within --timeout')
-    .option('--probe <role:kind:target>', 'a probe with a role (readiness|liveness|both), repeatable: liveness:http:http://127.0.0.1:8080/healthz', collect)
-    .option('--config <file>', 'read options and probes from a JSON file; flags win')
-    .option('--http-status <list>', `HTTP statuses that pass, e.g. 200-299,301 (default: ${DEFAULTS.httpStatus})`)
-    .option('--http-header <"Name: value">', 'HTTP response header that must be present with this value, repeatable', collect)
-    .option('--http-body <regex>', 'HTTP response body must match')
-    .option('--http-json <path op value>', "JSON response check, repeatable: 'players.online>=100' (ops == != >= <= > <)", collect)
-    .option('--http-follow-redirects', 'follow HTTP redirects (default: a 3xx is the answer)')
-    .option('--ws-send <text>', 'WebSocket probe: send this once connected')
-    .option('--ws-expect <regex>', 'WebSocket probe: require a message matching this within --timeout')
-    .option('--interval <span>', `time between probes, shortened to fit WatchdogSec (default: ${DEFAULTS.interval})`)
-    .option('--timeout <span>', `per-probe limit; a probe past it fails and is killed (default: ${DEFAULTS.timeout})`)
-    .option('--failure-threshold <n>', `consecutive failures that make the app unhealthy (default: ${DEFAULTS.failureThreshold})`)
-    .option('--success-threshold <n>', `consecutive successes that make it healthy (default: ${DEFAULTS.successThreshold})`)
-    .option('--start-period <span>', 'grace after spawn: failures do not count, a success ends it early; the start timeout is extended meanwhile (default: 0)')
-    .option('--stop-timeout <span>', `after SIGTERM, wait this long, then SIGKILL the whole tree (default: ${DEFAULTS.stopTimeout})`)
-    .option('--on-unhealthy <action>', `kill: sdwrap kills the app and exits 69; watchdog: send WATCHDOG=trigger so systemd acts (default: ${DEFAULTS.onUnhealthy})`)
-    .option('--watch-log <regex>', "unhealthy when more than --watch-log-max lines of the app's output match within --watch-log-window")
-    .option('--watch-log-max <n>', `matching lines tolerated within the window (default: ${DEFAULTS.watchLogMax})`)
-    .option('--watch-log-window <span>', `the sliding window for --watch-log (default: ${DEFAULTS.watchLogWindow})`)
-    .option('--heartbeat-url <url>', 'push heartbeats (healthchecks.io style): URL/start on spawn, URL while healthy, URL/fail when unhealthy')
-    .option('--heartbeat-every <span>', `at most one healthy heartbeat per span (default: ${DEFAULTS.heartbeatEvery})`)
-    .addOption(new Option('--log-level <level>', `trace|debug|info|warn|error (default: ${DEFAULTS.logLevel})`))
-    .addOption(new Option('--log-format <format>', 'json|pretty (default: pretty on a terminal, json otherwise)'))
-    .addOption(new Option('--notifier <kind>', 'auto|native|systemd-notify: how to reach systemd (default: auto)'))
-    .option('--no-systemd', 'local mode: notify nothing, restart the app here with backoff')
-    .option('--restart <policy>', `with --no-systemd: on-failure|always (default: ${DEFAULTS.restart})`)
-    .option('--restart-delay <span>', `with --no-systemd: first restart delay, doubling each time (default: ${DEFAULTS.restartDelay})`)
-    .option('--restart-max-delay <span>', `with --no-systemd: cap on the restart delay (default: ${DEFAULTS.restartMaxDelay})`)
-    .option('--max-restarts <n>', `with --no-systemd: restarts allowed within --restart-window before giving up (default: ${DEFAULTS.maxRestarts})`)
-    .option('--restart-window <span>', `with --no-systemd: the window --max-restarts counts in (default: ${DEFAULTS.restartWindow})`)
-    .option('--restart-reset <span>', `with --no-systemd: healthy this long, backoff and budget start over (default: ${DEFAULTS.restartReset})`)
+  const program = new Command('sdwrap')
+    .usage('[options] [--] <command> [args...]')
+    .description(SUMMARY)
     .argument('[command...]', 'the app to run, with its arguments')
     .passThroughOptions()
     .allowExcessArguments(true)
@@ -68,8 +37,20 @@ function buildProgram(): Command {
       writeOut: (text) => void writeSync(1, text),
       writeErr: (text) => say(text.trimEnd()),
       // Never echo an option's value: `--heartbeat-ur=https://…/secret` must not print the secret.
-      outputError: (text) => say(`sdwrap: ${text.replace(/^error: /, '').replace(/(--[\w-]+)=[^'"\s]*/g, '$1=…').trim()}`),
+      outputError: (text) => say(`sdwrap: ${text.replace(/^error: /, '').replace(/(--[\w-]+)=[^'"\s]*/g, '$1=…').trim()}${HELP_POINTER}`),
     });
+  for (const group of OPTION_GROUPS) {
+    program.optionsGroup(`${group.title}:`);
+    for (const spec of group.options) {
+      if (spec.flags === '-h, --help') program.helpOption(spec.flags, spec.description);
+      else if (spec.flags === '-V, --version') program.version(version, spec.flags, spec.description);
+      else {
+        const option = new Option(spec.flags, describeOption(spec));
+        program.addOption(spec.repeatable ? option.argParser(collect) : option);
+      }
+    }
+  }
+  return program.addHelpText('after', helpEpilogue());
 }
 
 /** Parses argv (and the --config file it names) into a Config; throws UsageError, or CommanderError for --help/--version. */
@@ -86,7 +67,9 @@ export async function parseArgs(argv: readonly string[]): Promise<Config> {
   if (given.config !== undefined) {
     const { loadConfigFile } = await import('./config-file.js');
     const file = await loadConfigFile(given.config);
-    options = { ...file.options, ...given };
+    // A flag given on the command line wins, and then names itself in messages.
+    const fileNames = Object.fromEntries(Object.entries(file.options.fileNames ?? {}).filter(([key]) => !(key in given)));
+    options = { ...file.options, ...given, fileNames };
     if (command.length === 0 && file.command) command = file.command;
   }
   return buildConfig(options, command, isatty(2));
@@ -103,13 +86,27 @@ async function main(argv: readonly string[]): Promise<ExitPlan> {
     }
     throw error;
   }
+  const env = process.env;
+  // A WatchdogSec= that no probe timing can fit is the user's to fix, before anything is spawned.
+  const watchdogMs = config.noSystemd ? undefined : watchdogPeriodMs(env, process.pid);
+  for (const probe of config.probes) planProbeTiming(probe, config, watchdogMs);
   const log = await createLogger({ level: config.logLevel, format: config.logFormat });
   installLastResort(log);
+  warnAboutSetup(config, env, log);
   const notifier = config.noSystemd ? silentNotifier : createNotifier(config.notifier, process.env, log);
   const heartbeat = config.heartbeatUrl
     ? (await import('./heartbeat.js')).createHeartbeat(config.heartbeatUrl, log, { minIntervalMs: config.heartbeatEveryMs })
     : undefined;
-  return supervise(config, { log, notifier, env: process.env, pid: process.pid, heartbeat });
+  return supervise(config, { log, notifier, env, pid: process.pid, heartbeat });
+}
+
+/** Hints for setups that start fine but will not do what the user expects. */
+function warnAboutSetup(config: Config, env: NodeJS.ProcessEnv, log: Logger): void {
+  if (config.noSystemd || (env.NOTIFY_SOCKET ?? '') !== '') return;
+  const why = 'NOTIFY_SOCKET is not set (is this a systemd unit with Type=notify?)';
+  if (config.onUnhealthy === 'watchdog') log.warn(`--on-unhealthy watchdog: ${why}: sdwrap will kill an unhealthy app itself instead`);
+  if (config.notifier === 'native') log.warn(`--notifier native: ${why}: nothing will be sent`);
+  log.warn(`${why}, and --no-systemd is not given: nothing will restart the app when it fails; use --no-systemd to have sdwrap restart it`);
 }
 
 /** A bug in sdwrap must still end with a line saying so, not a silent hang, and must not leave the app
@@ -135,7 +132,7 @@ function end(plan: ExitPlan): never {
 
 main(process.argv.slice(2)).then(end, (error: unknown) => {
   if (error instanceof SdwrapError) {
-    say(`sdwrap: ${error.message}`);
+    say(`sdwrap: ${error.message}${error instanceof UsageError ? HELP_POINTER : ''}`);
     process.exit(error instanceof UsageError ? EXIT.USAGE : error.exitCode);
   }
   say(`sdwrap: internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);

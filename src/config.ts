@@ -7,8 +7,10 @@ import {
   parseBodyPattern,
   parseHeaderAssertion,
   parseJsonAssertion,
+  parseRequestHeader,
   parseStatusList,
   type JsonAssertion,
+  type RequestHeader,
   type StatusRange,
 } from './http-assertions.js';
 
@@ -19,9 +21,14 @@ export type NotifierChoice = 'auto' | 'native' | 'systemd-notify';
 export type ProbeRole = 'readiness' | 'liveness' | 'both';
 export type UnhealthyAction = 'kill' | 'watchdog';
 
+export type HttpMethod = 'GET' | 'HEAD';
+
 export interface HttpTarget {
   kind: 'http';
   url: string;
+  method: HttpMethod;
+  /** Sent with every request; a credential's value never reaches a message (isSecretHeader). */
+  requestHeaders: RequestHeader[];
   statuses: StatusRange[];
   headers: Array<{ name: string; value: string }>;
   body: RegExp | undefined;
@@ -39,6 +46,9 @@ export interface ProbeConfig {
   readonly target: ProbeTarget;
   readonly intervalMs: number;
   readonly timeoutMs: number;
+  /** Whether the user gave the interval / timeout: under WatchdogSec=, sdwrap changes its own defaults first. */
+  readonly intervalSet: boolean;
+  readonly timeoutSet: boolean;
   readonly failureThreshold: number;
   readonly successThreshold: number;
 }
@@ -96,12 +106,22 @@ export const DEFAULTS = {
 
 /** A probe as written in a config file or a --probe flag, before its values are checked. */
 export interface RawProbe {
-  /** Where it came from, for messages: "--probe", "probes[2]". */
+  /** Where it came from, for messages: "--probe", "--config app.json: probes[2]". */
   source: string;
+  /** For a probe from a config file: how a message names one of its fields ("--config app.json:9:7: probes[2].interval"). */
+  where?: (field: string) => string;
   role?: string;
   kind: ProbeTarget['kind'];
   target: string;
-  http?: { status?: string; headers?: string[]; body?: string; json?: string[]; followRedirects?: boolean };
+  http?: {
+    method?: string;
+    requestHeaders?: string[];
+    status?: string;
+    headers?: string[];
+    body?: string;
+    json?: string[];
+    followRedirects?: boolean;
+  };
   ws?: { send?: string; expect?: string };
   interval?: string;
   timeout?: string;
@@ -118,6 +138,8 @@ export interface RawOptions {
   probe?: string[];
   /** From a config file: probes with their own settings. */
   probes?: RawProbe[];
+  httpMethod?: string;
+  httpRequestHeader?: string[];
   httpStatus?: string;
   httpHeader?: string[];
   httpBody?: string;
@@ -149,6 +171,8 @@ export interface RawOptions {
   restartWindow?: string;
   restartReset?: string;
   config?: string;
+  /** Options that came from the config file: how messages name them ("--config app.json:3:5: interval"). */
+  fileNames?: Partial<Record<keyof RawOptions, string>>;
 }
 
 const RESTART_FLAGS = {
@@ -166,6 +190,7 @@ const NOTIFIERS: readonly NotifierChoice[] = ['auto', 'native', 'systemd-notify'
 const RESTART_MODES: readonly RestartPolicy['mode'][] = ['on-failure', 'always'];
 const ROLES: readonly ProbeRole[] = ['readiness', 'liveness', 'both'];
 const PROBE_KINDS: readonly ProbeTarget['kind'][] = ['http', 'tcp', 'exec', 'ws'];
+const HTTP_METHODS: readonly HttpMethod[] = ['GET', 'HEAD'];
 const UNHEALTHY_ACTIONS: readonly UnhealthyAction[] = ['kill', 'watchdog'];
 
 /** Checks raw options and the command; throws UsageError naming the first bad one. */
@@ -175,10 +200,10 @@ export function buildConfig(raw: RawOptions, argv: readonly string[], isTTY: boo
     throw new UsageError('missing the command to run: sdwrap [options] -- <command> [args...]');
   }
   // Probe defaults are checked even with no probe to use them: a bad value is a mistake either way.
-  if (raw.interval !== undefined) validateSpan('--interval', raw.interval, { min: 1 });
-  if (raw.timeout !== undefined) validateSpan('--timeout', raw.timeout, { min: 1 });
-  if (raw.failureThreshold !== undefined) validateCount('--failure-threshold', raw.failureThreshold);
-  if (raw.successThreshold !== undefined) validateCount('--success-threshold', raw.successThreshold);
+  if (raw.interval !== undefined) validateSpan(label(raw, 'interval', '--interval'), raw.interval, { min: 1 });
+  if (raw.timeout !== undefined) validateSpan(label(raw, 'timeout', '--timeout'), raw.timeout, { min: 1 });
+  if (raw.failureThreshold !== undefined) validateCount(label(raw, 'failureThreshold', '--failure-threshold'), raw.failureThreshold);
+  if (raw.successThreshold !== undefined) validateCount(label(raw, 'successThreshold', '--success-threshold'), raw.successThreshold);
   const probes = normalizeProbes(raw);
   if (raw.onUnhealthy !== undefined && raw.systemd === false && raw.onUnhealthy !== 'kill') {
     throw new UsageError(`--on-unhealthy ${raw.onUnhealthy} needs systemd: with --no-systemd, sdwrap kills and restarts the app itself`);
@@ -187,15 +212,15 @@ export function buildConfig(raw: RawOptions, argv: readonly string[], isTTY: boo
     command,
     args: Object.freeze(args),
     probes: Object.freeze(probes),
-    startPeriodMs: validateSpan('--start-period', raw.startPeriod ?? DEFAULTS.startPeriod, { min: 0 }),
-    stopTimeoutMs: validateSpan('--stop-timeout', raw.stopTimeout ?? DEFAULTS.stopTimeout, { min: 0 }),
-    onUnhealthy: validateChoice('--on-unhealthy', raw.onUnhealthy ?? DEFAULTS.onUnhealthy, UNHEALTHY_ACTIONS),
+    startPeriodMs: validateSpan(label(raw, 'startPeriod', '--start-period'), raw.startPeriod ?? DEFAULTS.startPeriod, { min: 0 }),
+    stopTimeoutMs: validateSpan(label(raw, 'stopTimeout', '--stop-timeout'), raw.stopTimeout ?? DEFAULTS.stopTimeout, { min: 0 }),
+    onUnhealthy: validateChoice(label(raw, 'onUnhealthy', '--on-unhealthy'), raw.onUnhealthy ?? DEFAULTS.onUnhealthy, UNHEALTHY_ACTIONS),
     watchLog: normalizeWatchLog(raw),
-    heartbeatUrl: raw.heartbeatUrl === undefined ? undefined : validateHttpUrl('--heartbeat-url', raw.heartbeatUrl, { secret: true }),
-    heartbeatEveryMs: validateSpan('--heartbeat-every', raw.heartbeatEvery ?? DEFAULTS.heartbeatEvery, { min: 1000 }),
-    logLevel: validateChoice('--log-level', raw.logLevel ?? DEFAULTS.logLevel, LOG_LEVELS),
-    logFormat: validateChoice('--log-format', raw.logFormat ?? (isTTY ? 'pretty' : 'json'), LOG_FORMATS),
-    notifier: validateChoice('--notifier', raw.notifier ?? DEFAULTS.notifier, NOTIFIERS),
+    heartbeatUrl: raw.heartbeatUrl === undefined ? undefined : validateHttpUrl(label(raw, 'heartbeatUrl', '--heartbeat-url'), raw.heartbeatUrl, { secret: true }),
+    heartbeatEveryMs: validateSpan(label(raw, 'heartbeatEvery', '--heartbeat-every'), raw.heartbeatEvery ?? DEFAULTS.heartbeatEvery, { min: 1000 }),
+    logLevel: validateChoice(label(raw, 'logLevel', '--log-level'), raw.logLevel ?? DEFAULTS.logLevel, LOG_LEVELS),
+    logFormat: validateChoice(label(raw, 'logFormat', '--log-format'), raw.logFormat ?? (isTTY ? 'pretty' : 'json'), LOG_FORMATS),
+    notifier: validateChoice(label(raw, 'notifier', '--notifier'), raw.notifier ?? DEFAULTS.notifier, NOTIFIERS),
     noSystemd: raw.systemd === false,
     restart: normalizeRestart(raw),
   });
@@ -206,25 +231,54 @@ function normalizeProbes(raw: RawOptions): ProbeConfig[] {
   const fromFlags: RawProbe[] = [];
   for (const kind of PROBE_KINDS) {
     const target = raw[kind];
-    if (target !== undefined) fromFlags.push({ source: `--${kind}`, role: 'both', kind, target });
+    if (target !== undefined) fromFlags.push({ source: `--${kind}`, role: 'both', kind, target: validateFlagValue(`--${kind}`, target, raw) });
   }
-  for (const text of raw.probe ?? []) fromFlags.push(parseProbeFlag(text));
+  for (const text of raw.probe ?? []) fromFlags.push(parseProbeFlag(validateFlagValue('--probe', text, raw)));
   // Assertion flags apply to every probe of their kind given on the command line.
   for (const probe of fromFlags) {
     if (probe.kind === 'http') {
-      probe.http = { status: raw.httpStatus, headers: raw.httpHeader, body: raw.httpBody, json: raw.httpJson, followRedirects: raw.httpFollowRedirects };
+      probe.http = {
+        method: raw.httpMethod,
+        requestHeaders: raw.httpRequestHeader,
+        status: raw.httpStatus,
+        headers: raw.httpHeader,
+        body: raw.httpBody,
+        json: raw.httpJson,
+        followRedirects: raw.httpFollowRedirects,
+      };
     }
     if (probe.kind === 'ws') probe.ws = { send: raw.wsSend, expect: raw.wsExpect };
   }
   const all = [...fromFlags, ...(raw.probes ?? [])];
-  const httpFlags = raw.httpStatus ?? raw.httpBody ?? raw.httpHeader?.[0] ?? raw.httpJson?.[0] ?? raw.httpFollowRedirects;
+  const httpFlags =
+    raw.httpMethod ?? raw.httpRequestHeader?.[0] ?? raw.httpStatus ?? raw.httpBody ?? raw.httpHeader?.[0] ?? raw.httpJson?.[0] ?? raw.httpFollowRedirects;
   if (httpFlags !== undefined && !fromFlags.some((p) => p.kind === 'http')) {
-    throw new UsageError('--http-status, --http-header, --http-body, --http-json and --http-follow-redirects need an HTTP probe (--http or --probe ROLE:http:URL)');
+    throw new UsageError(
+      '--http-method, --http-request-header, --http-status, --http-header, --http-body, --http-json and --http-follow-redirects need an HTTP probe (--http or --probe ROLE:http:URL)',
+    );
   }
   if ((raw.wsSend ?? raw.wsExpect) !== undefined && !fromFlags.some((p) => p.kind === 'ws')) {
     throw new UsageError('--ws-send and --ws-expect need a WebSocket probe (--ws or --probe ROLE:ws:URL)');
   }
   return all.map((probe) => normalizeProbe(probe, raw));
+}
+
+const VALUE_EXAMPLE: Record<string, string> = {
+  '--http': '--http http://127.0.0.1:8080/healthz',
+  '--tcp': '--tcp 127.0.0.1:5432',
+  '--exec': "--exec 'pg_isready -q'",
+  '--ws': '--ws ws://127.0.0.1:8080/ws',
+  '--probe': "--probe 'readiness:exec:pg_isready -q'",
+};
+
+/** A probe flag whose value is `--` or another option took the wrong word: `--exec -- sleep 1`. */
+function validateFlagValue(flag: string, value: string, raw: RawOptions): string {
+  if (raw.fileNames?.[flag.slice(2) as keyof RawOptions] === undefined && (value === '--' || /^--?[a-z]/i.test(value))) {
+    throw new UsageError(
+      `${flag} took '${value}' as its value: give the probe's target right after the flag, as one argument (quote a command with spaces), e.g. ${VALUE_EXAMPLE[flag]}`,
+    );
+  }
+  return value;
 }
 
 /** `--probe ROLE:KIND:TARGET`, e.g. `liveness:http:http://127.0.0.1:8080/healthz` or `readiness:exec:pg_isready -q`. */
@@ -237,16 +291,23 @@ export function parseProbeFlag(text: string): RawProbe {
 
 /** How a message names a probe's setting: the flag for command-line probes, the path in the file for the others. */
 function settingName(probe: RawProbe, flag: string, field: string): string {
-  return probe.source.startsWith('--') ? flag : `${probe.source}.${field}`;
+  return probe.where ? probe.where(field) : flag;
+}
+
+/** How a message names a top-level setting: its flag, or where it stands in the config file. */
+function label(raw: RawOptions, key: keyof RawOptions, flag: string): string {
+  return raw.fileNames?.[key] ?? flag;
 }
 
 function normalizeProbe(probe: RawProbe, raw: RawOptions): ProbeConfig {
-  const name = (flag: string, field: string) => settingName(probe, flag, field);
+  const name = (flag: string, field: keyof RawOptions & keyof RawProbe) => (probe.where ? probe.where(field) : label(raw, field, flag));
   return Object.freeze({
-    role: validateChoice(name(`${probe.source} role`, 'role'), probe.role ?? 'both', ROLES),
+    role: validateChoice(settingName(probe, `${probe.source} role`, 'role'), probe.role ?? 'both', ROLES),
     target: normalizeTarget(probe),
     intervalMs: validateSpan(name('--interval', 'interval'), probe.interval ?? raw.interval ?? DEFAULTS.interval, { min: 1 }),
     timeoutMs: validateSpan(name('--timeout', 'timeout'), probe.timeout ?? raw.timeout ?? DEFAULTS.timeout, { min: 1 }),
+    intervalSet: (probe.interval ?? raw.interval) !== undefined,
+    timeoutSet: (probe.timeout ?? raw.timeout) !== undefined,
     failureThreshold: validateCount(name('--failure-threshold', 'failureThreshold'), probe.failureThreshold ?? raw.failureThreshold ?? DEFAULTS.failureThreshold),
     successThreshold: validateCount(name('--success-threshold', 'successThreshold'), probe.successThreshold ?? raw.successThreshold ?? DEFAULTS.successThreshold),
   });
@@ -258,9 +319,15 @@ function normalizeTarget(probe: RawProbe): ProbeTarget {
   switch (probe.kind) {
     case 'http': {
       const http = probe.http ?? {};
+      const method = validateChoice(flag('--http-method', 'method'), (http.method ?? 'GET').toUpperCase(), HTTP_METHODS);
+      if (method === 'HEAD' && (http.body !== undefined || (http.json ?? []).length > 0)) {
+        throw new UsageError(`${flag('--http-method', 'method')} HEAD gets no body: drop ${flag('--http-body', 'body')} and ${flag('--http-json', 'json')}, or use GET`);
+      }
       return {
         kind: 'http',
         url: validateHttpUrl(name, probe.target),
+        method,
+        requestHeaders: (http.requestHeaders ?? []).map((h) => parseRequestHeader(h, flag('--http-request-header', 'requestHeaders'))),
         statuses: parseStatusList(http.status ?? DEFAULTS.httpStatus, flag('--http-status', 'status')),
         headers: (http.headers ?? []).map((h) => parseHeaderAssertion(h, flag('--http-header', 'headers'))),
         body: http.body === undefined ? undefined : parseBodyPattern(http.body, flag('--http-body', 'body')),
@@ -291,11 +358,11 @@ function normalizeWatchLog(raw: RawOptions): LogWatchConfig | undefined {
     return undefined;
   }
   const max = raw.watchLogMax ?? DEFAULTS.watchLogMax;
-  if (!/^\d+$/.test(max.trim())) throw new UsageError(`--watch-log-max expects a whole number, got '${max}'`);
+  if (!/^\d+$/.test(max.trim())) throw new UsageError(`${label(raw, 'watchLogMax', '--watch-log-max')} expects a whole number, got '${max}'`);
   return Object.freeze({
-    pattern: validateRegex('--watch-log', raw.watchLog),
+    pattern: validateRegex(label(raw, 'watchLog', '--watch-log'), raw.watchLog),
     max: Number(max),
-    windowMs: validateSpan('--watch-log-window', raw.watchLogWindow ?? DEFAULTS.watchLogWindow, { min: 1 }),
+    windowMs: validateSpan(label(raw, 'watchLogWindow', '--watch-log-window'), raw.watchLogWindow ?? DEFAULTS.watchLogWindow, { min: 1 }),
   });
 }
 
@@ -305,20 +372,20 @@ function normalizeRestart(raw: RawOptions): RestartPolicy | undefined {
     if (given) throw new UsageError(`${RESTART_FLAGS[given]} needs --no-systemd: under systemd, the unit's Restart= restarts the app`);
     return undefined;
   }
-  const initialDelayMs = validateSpan('--restart-delay', raw.restartDelay ?? DEFAULTS.restartDelay, { min: 0 });
-  const maxDelayMs = validateSpan('--restart-max-delay', raw.restartMaxDelay ?? DEFAULTS.restartMaxDelay, { min: 0 });
+  const initialDelayMs = validateSpan(label(raw, 'restartDelay', '--restart-delay'), raw.restartDelay ?? DEFAULTS.restartDelay, { min: 0 });
+  const maxDelayMs = validateSpan(label(raw, 'restartMaxDelay', '--restart-max-delay'), raw.restartMaxDelay ?? DEFAULTS.restartMaxDelay, { min: 0 });
   if (maxDelayMs < initialDelayMs) {
     throw new UsageError(`--restart-max-delay (${formatSpan(maxDelayMs)}) must not be shorter than --restart-delay (${formatSpan(initialDelayMs)})`);
   }
   const maxRestarts = raw.maxRestarts ?? DEFAULTS.maxRestarts;
-  if (!/^\d+$/.test(maxRestarts.trim())) throw new UsageError(`--max-restarts expects a whole number (0 never restarts), got '${maxRestarts}'`);
+  if (!/^\d+$/.test(maxRestarts.trim())) throw new UsageError(`${label(raw, 'maxRestarts', '--max-restarts')} expects a whole number (0 never restarts), got '${maxRestarts}'`);
   return Object.freeze({
-    mode: validateChoice('--restart', raw.restart ?? DEFAULTS.restart, RESTART_MODES),
+    mode: validateChoice(label(raw, 'restart', '--restart'), raw.restart ?? DEFAULTS.restart, RESTART_MODES),
     initialDelayMs,
     maxDelayMs,
     maxRestarts: Number(maxRestarts),
-    windowMs: validateSpan('--restart-window', raw.restartWindow ?? DEFAULTS.restartWindow, { min: 1 }),
-    resetAfterMs: validateSpan('--restart-reset', raw.restartReset ?? DEFAULTS.restartReset, { min: 0 }),
+    windowMs: validateSpan(label(raw, 'restartWindow', '--restart-window'), raw.restartWindow ?? DEFAULTS.restartWindow, { min: 1 }),
+    resetAfterMs: validateSpan(label(raw, 'restartReset', '--restart-reset'), raw.restartReset ?? DEFAULTS.restartReset, { min: 0 }),
   });
 }
 
@@ -329,6 +396,7 @@ export function validateHttpUrl(flag: string, text: string, { secret = false }: 
   try {
     url = new URL(text);
   } catch {
+    validatePort(flag, text);
     throw new UsageError(`${flag} expects an http:// or https:// URL, got ${shown}`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
@@ -343,12 +411,19 @@ export function validateHttpUrl(flag: string, text: string, { secret = false }: 
   return url.href;
 }
 
+/** A URL that failed to parse for its port alone gets a message saying so, not "expects a URL". */
+function validatePort(flag: string, text: string): void {
+  const m = /^[a-z][a-z0-9+.-]*:\/\/(?:[^@/?#]*@)?(?:\[[^\]]*\]|[^:/?#]*):(\d+)(?:[/?#]|$)/i.exec(text.trim());
+  if (m && Number(m[1]) > 65535) throw new UsageError(`${flag}: port ${m[1]} is out of range (1-65535)`);
+}
+
 /** Expects an absolute ws: or wss: URL. */
 export function validateWsUrl(flag: string, text: string): string {
   let url: URL | undefined;
   try {
     url = new URL(text);
   } catch {
+    validatePort(flag, text);
     url = undefined;
   }
   if (!url || (url.protocol !== 'ws:' && url.protocol !== 'wss:')) {
@@ -377,7 +452,7 @@ export function validateSpan(flag: string, text: string, { min }: { min: number 
   }
   if (ms < min) throw new UsageError(`${flag} must be at least ${formatSpan(min)}, got '${text}'`);
   // Node's timers hold at most 2^31-1 ms (24.8 days); past it they fire at once.
-  if (ms > MAX_SPAN_MS) throw new UsageError(`${flag} must be at most ${formatSpan(MAX_SPAN_MS)}, got '${text}'`);
+  if (ms > MAX_SPAN_MS) throw new UsageError(`${flag} must be at most 24 days (${formatSpan(MAX_SPAN_MS)}, the longest timer Node.js keeps), got '${text}'`);
   return ms;
 }
 

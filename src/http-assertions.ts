@@ -54,6 +54,33 @@ export interface Verdict {
 /** Any 2xx or 3xx, the way most health checkers count success. */
 export const DEFAULT_STATUSES: readonly StatusRange[] = Object.freeze([{ min: 200, max: 399 }]);
 
+/** A header sdwrap sends with each request (`Host:`, `Authorization:`), as Kubernetes' httpHeaders. */
+export interface RequestHeader {
+  name: string;
+  value: string;
+}
+
+/** Request headers whose value is a credential: never shown in logs, STATUS= or errors. */
+const SECRET_HEADER = /^(authorization|proxy-authorization|cookie)$|token|secret|password|api-?key/i;
+
+/** Whether a request header's value must be kept out of every message. */
+export function isSecretHeader(name: string): boolean {
+  return SECRET_HEADER.test(name);
+}
+
+/** Expects `Name: value`. The text is never echoed (it may be `Authorization: Bearer ...`): only its name. */
+export function parseRequestHeader(text: string, flag = '--http-request-header'): RequestHeader {
+  const colon = text.indexOf(':');
+  const name = colon < 0 ? '' : text.slice(0, colon).trim();
+  const value = colon < 0 ? '' : text.slice(colon + 1).trim();
+  if (!HEADER_NAME.test(name)) {
+    throw new UsageError(`${flag} expects 'Name: value' such as 'Host: app.example.com' (the value is not shown here, it may be a secret)`);
+  }
+  // CR/LF would smuggle a second header (or a request) into the probe's own.
+  if (/[\r\n\0]/.test(value)) throw new UsageError(`${flag} '${name}': the value must be one line`);
+  return { name, value };
+}
+
 /** Expects codes and ranges such as `200-399`, `200,204` or `200-299,301,302`, each within 100-599. */
 export function parseStatusList(text: string, flag = '--http-status'): StatusRange[] {
   const ranges: StatusRange[] = [];

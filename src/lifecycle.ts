@@ -31,11 +31,14 @@ export interface ChildStatus {
   signal: NodeJS.Signals | null;
 }
 
+/** Extra log fields an event carries to the line it causes: a probe's latencyMs, the startupMs of a start. */
+export type LogFields = Record<string, unknown>;
+
 export type Event =
-  | { type: 'healthy'; detail: string }
-  | { type: 'unhealthy'; reason: string; action: UnhealthyAction }
+  | { type: 'healthy'; detail: string; fields?: LogFields }
+  | { type: 'unhealthy'; reason: string; action: UnhealthyAction; fields?: LogFields }
   | { type: 'signal'; signal: RelayedSignal }
-  | { type: 'child-exit'; status: ChildStatus }
+  | { type: 'child-exit'; status: ChildStatus; fields?: LogFields }
   /** The grace period after SIGTERM (--stop-timeout) ran out. */
   | { type: 'deadline' }
   /** Every process of the child's tree is gone. */
@@ -99,7 +102,7 @@ export function transition(m: Machine, event: Event): Transition {
       if (m.state !== 'starting' && m.state !== 'reloading') return same(m);
       return same({ ...m, state: 'running' }, [
         { type: 'notify', lines: ['READY=1', `STATUS=healthy: ${event.detail}`] },
-        { type: 'log', level: 'info', msg: m.state === 'starting' ? 'ready' : 'reloaded', fields: { detail: event.detail } },
+        { type: 'log', level: 'info', msg: m.state === 'starting' ? 'ready' : 'reloaded', fields: { detail: event.detail, ...event.fields } },
       ]);
 
     case 'unhealthy': {
@@ -108,14 +111,14 @@ export function transition(m: Machine, event: Event): Transition {
       if (event.action === 'watchdog') {
         // systemd's watchdog action will signal sdwrap (SIGABRT by default); if it never comes, kill at the deadline.
         return same(next, [
-          { type: 'log', level: 'error', msg: "unhealthy: triggering systemd's watchdog", fields: { reason: event.reason } },
+          { type: 'log', level: 'error', msg: "unhealthy: triggering systemd's watchdog", fields: { reason: event.reason, ...event.fields } },
           { type: 'notify', lines: ['WATCHDOG=trigger', `STATUS=unhealthy, watchdog triggered: ${event.reason}`] },
           { type: 'stop-probing' },
           { type: 'arm-deadline' },
         ]);
       }
       return same(next, [
-        { type: 'log', level: 'error', msg: 'unhealthy: killing the child', fields: { reason: event.reason } },
+        { type: 'log', level: 'error', msg: 'unhealthy: killing the child', fields: { reason: event.reason, ...event.fields } },
         { type: 'notify', lines: [`STATUS=unhealthy, killing the app: ${event.reason}`] },
         { type: 'stop-probing' },
         { type: 'terminate-tree' },
@@ -170,7 +173,7 @@ export function transition(m: Machine, event: Event): Transition {
     case 'child-exit': {
       if (m.state === 'reaping' || m.state === 'done') return same(m);
       const effects: Effect[] = [
-        { type: 'log', level: m.cause === undefined ? 'warn' : 'info', msg: 'child exited', fields: describeStatus(event.status) },
+        { type: 'log', level: m.cause === undefined ? 'warn' : 'info', msg: 'child exited', fields: { ...describeStatus(event.status), ...event.fields } },
         { type: 'stop-probing' },
       ];
       if (m.cause === undefined) effects.push({ type: 'notify', lines: [`STATUS=app ${statusText(event.status)}`] });

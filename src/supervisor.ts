@@ -31,7 +31,7 @@ import type { Notifier } from './notify.js';
 import { ProbeLoop } from './probe-loop.js';
 import { createProbe, type Probe } from './probes/probe.js';
 import { childEnv, watchdogPeriodMs } from './systemd-env.js';
-import { planTiming, type Timing } from './timing.js';
+import { planProbeTiming, type Timing } from './timing.js';
 
 /** Process-wide inputs and side effects, passed in so tests can stand in for them. */
 export interface SupervisorDeps {
@@ -91,6 +91,8 @@ export function killCurrentTree(): void {
 
 /** How one run of the child ended. */
 export interface RunOutcome {
+  /** The child's pid, for the lines about it after it is gone ("restarting"). */
+  pid: number;
   plan: ExitPlan;
   cause: StopCause | undefined;
   child: ChildStatus;
@@ -141,6 +143,8 @@ class Run {
   /** "start period 2min, start timeout extended": kept in every STATUS while the app starts. */
   #startNote = '';
   #outputDone: Promise<unknown> = Promise.resolve();
+  /** deps.log with the child's pid on every line, once it is spawned (`childPid`: pino's `pid` is sdwrap's own). */
+  #log: Logger;
   readonly #watchdogMs: number | undefined;
   readonly #clock: Clock;
   readonly #signals: Pick<NodeJS.Process, 'on' | 'off'>;
@@ -152,6 +156,7 @@ class Run {
   ) {
     this.#clock = deps.clock ?? systemClock;
     this.#signals = deps.signals ?? process;
+    this.#log = deps.log;
     // Without systemd there is no watchdog to serve, whatever the environment says.
     this.#watchdogMs = config.noSystemd ? undefined : watchdogPeriodMs(deps.env, deps.pid);
   }
@@ -189,9 +194,10 @@ class Run {
     currentChild = child.pid;
     this.#startedAt = this.#clock.now();
     if (deps.notifier.kind !== 'none') deps.log.info({ notifier: deps.notifier.kind, notifySocket: deps.env.NOTIFY_SOCKET }, 'notifier in use');
-    deps.log.info({ pid: child.pid, command: [config.command, ...config.args] }, 'spawned');
+    this.#log = deps.log.child({ childPid: child.pid });
+    this.#log.info({ command: [config.command, ...config.args] }, 'spawned');
     deps.heartbeat?.start();
-    child.exited.then((status) => this.#dispatch({ type: 'child-exit', status }));
+    child.exited.then((status) => this.#dispatch({ type: 'child-exit', status, fields: { uptimeMs: Math.round(this.#clock.now() - this.#startedAt) } }));
     this.#startProbes(probes);
     this.#startTimers();
     for (const event of this.#pending.splice(0)) this.#dispatch(event);
@@ -201,14 +207,10 @@ class Run {
   #startProbes(probes: Array<{ config: ProbeConfig; probe: Probe }>): void {
     const { config, deps } = this;
     for (const { config: probeConfig, probe } of probes) {
-      const timing = planTiming({
-        ...probeConfig,
-        startPeriodMs: config.startPeriodMs,
-        stopTimeoutMs: config.stopTimeoutMs,
-        // Only liveness decides the watchdog, so only liveness must fit inside it.
-        watchdogMs: isLiveness(probeConfig) ? this.#watchdogMs : undefined,
-      });
-      for (const note of timing.notes) deps.log.warn({ probe: probe.description }, note);
+      const timing = planProbeTiming(probeConfig, config, this.#watchdogMs);
+      for (const note of timing.notes) {
+        this.#log[note.level]({ probe: probe.description, interval: formatSpan(timing.intervalMs), timeout: formatSpan(timing.timeoutMs) }, note.msg);
+      }
       const policy = { ...probeConfig, startPeriodMs: config.startPeriodMs };
       const slot: ProbeSlot = {
         config: probeConfig,
@@ -222,7 +224,7 @@ class Run {
       this.#slots.push(slot);
     }
     if (this.#slots.length === 0) {
-      this.#dispatch({ type: 'healthy', detail: 'no probe configured, app started' });
+      this.#dispatch({ type: 'healthy', detail: 'no probe configured, app started', fields: { startupMs: 0 } });
       return;
     }
     const extended = config.startPeriodMs > 0 && deps.notifier.kind !== 'none' ? ', start timeout extended' : '';
@@ -235,7 +237,7 @@ class Run {
   #startTimers(): void {
     const { config, deps } = this;
     if (this.#watchdogMs !== undefined) {
-      deps.log.info({ watchdog: formatSpan(this.#watchdogMs) }, 'systemd watchdog on');
+      this.#log.info({ watchdog: formatSpan(this.#watchdogMs) }, 'systemd watchdog on');
       this.#timers.push(setInterval(() => this.#vouch() && deps.notifier.send(['WATCHDOG=1']), this.#watchdogMs / 2));
     }
     if (deps.heartbeat && this.#slots.length === 0) {
@@ -265,16 +267,18 @@ class Run {
     const why = waiting
       .map((s) => `${s.probe.description}${s.loop.state.lastError ? ` (last: ${s.loop.state.lastError})` : ' (no probe finished)'}`)
       .join(', ');
-    this.#unhealthy(`not ready by the end of the start period (${formatSpan(this.config.startPeriodMs)}): ${why}`);
+    this.#unhealthy(
+      `not ready by the end of the start period (${formatSpan(this.config.startPeriodMs)}): ${why}; if the app needs longer to start, raise --start-period`,
+    );
   }
 
-  #unhealthy(reason: string): void {
+  #unhealthy(reason: string, fields?: Record<string, unknown>): void {
     // A log storm while the app shuts down, or a second verdict during a kill, is no news for anyone.
     const live = this.#machine.state === 'starting' || this.#machine.state === 'running' || this.#machine.state === 'reloading';
     if (!live) return;
     const action = this.config.onUnhealthy === 'watchdog' && this.deps.notifier.kind !== 'none' ? 'watchdog' : 'kill';
     this.deps.heartbeat?.fail(reason);
-    this.#dispatch({ type: 'unhealthy', reason, action });
+    this.#dispatch({ type: 'unhealthy', reason, action, fields });
   }
 
   /** Whether sdwrap vouches for the app now: READY sent, every liveness probe healthy with a fresh success. */
@@ -285,7 +289,7 @@ class Run {
       if (!isLiveness(slot.config)) continue;
       const state = slot.loop.state;
       if (state.status !== 'healthy' || !isFresh(state, now, slot.timing.freshnessMs)) {
-        this.deps.log.debug({ probe: slot.probe.description }, 'not vouching: no fresh success');
+        this.#log.debug({ probe: slot.probe.description }, 'not vouching: no fresh success');
         return false;
       }
     }
@@ -293,7 +297,7 @@ class Run {
   }
 
   #onProbeResult(slot: ProbeSlot, result: ProbeResult, state: HealthState): void {
-    const { log } = this.deps;
+    const log = this.#log;
     const { probe } = slot;
     const fields = { probe: probe.description, ok: result.ok, detail: result.detail, latencyMs: Math.round(result.latencyMs) };
     if (result.ok) {
@@ -301,13 +305,18 @@ class Run {
       // Back from failing (or from not ready): say so once every probe is healthy again.
       const allClear = this.#slots.every((s) => s.loop.state.status === 'healthy' && s.loop.state.failures === 0);
       if (this.#machine.state === 'running' && this.#lastStatusKey !== 'healthy' && allClear) {
-        log.info({ probe: probe.description }, 'probe recovered');
+        log.info({ probe: probe.description, latencyMs: fields.latencyMs }, 'probe recovered');
         this.#status('healthy', `healthy: ${probe.description} passed in ${fields.latencyMs}ms`);
       }
       if (this.deps.heartbeat && this.#vouch()) this.deps.heartbeat.ok();
-      if (this.#machine.state === 'reloading' && this.#reloadMark !== undefined && this.#allPassedSince(this.#reloadMark)) {
+      const mark = this.#reloadMark;
+      if (this.#machine.state === 'reloading' && mark !== undefined && this.#allPassedSince(mark)) {
         this.#reloadMark = undefined;
-        this.#dispatch({ type: 'healthy', detail: `reloaded, ${probe.description} passed in ${fields.latencyMs}ms` });
+        this.#dispatch({
+          type: 'healthy',
+          detail: `reloaded, ${probe.description} passed in ${fields.latencyMs}ms`,
+          fields: { startupMs: Math.round(this.#clock.now() - mark), latencyMs: fields.latencyMs },
+        });
       }
     } else if (state.failures === 0) {
       log.debug(fields, 'probe failed during the start period');
@@ -329,25 +338,31 @@ class Run {
   }
 
   #onVerdict(slot: ProbeSlot, verdict: Verdict, state: HealthState): void {
-    const { log } = this.deps;
+    const log = this.#log;
     const { probe } = slot;
+    const latencyMs = Math.round(state.lastLatencyMs ?? 0);
     if (verdict.status === 'unhealthy') {
-      if (isLiveness(slot.config)) return this.#unhealthy(`${probe.description}: ${verdict.reason}`);
-      // Not ready at all, with no start period whose end would fail it closed: fail it closed now.
-      if (this.#machine.state === 'starting' && this.config.startPeriodMs === 0) {
-        return this.#unhealthy(`${probe.description}: never ready: ${verdict.reason}`);
+      const fields = { probe: probe.description, latencyMs };
+      // Never ready (with no start period, failures count from the first probe): say what would have helped.
+      const neverReady = this.#machine.state === 'starting' && this.config.startPeriodMs === 0;
+      const hint = neverReady ? '; if the app needs time to start, set --start-period' : '';
+      if (isLiveness(slot.config)) {
+        return this.#unhealthy(`${probe.description}: ${neverReady ? 'never ready: ' : ''}${verdict.reason}${hint}`, fields);
       }
+      // Not ready at all, with no start period whose end would fail it closed: fail it closed now.
+      if (neverReady) return this.#unhealthy(`${probe.description}: never ready: ${verdict.reason}${hint}`, fields);
       // Readiness lost after start: systemd has no "not ready any more" state, so it is told in STATUS only.
       if (this.#machine.state === 'running') {
-        log.warn({ probe: probe.description, reason: verdict.reason }, 'not ready (readiness probe failing; not restarting)');
+        log.warn({ ...fields, reason: verdict.reason }, 'not ready (readiness probe failing; not restarting)');
         this.#status(`not ready ${probe.description}`, `not ready: ${probe.description}: ${verdict.reason}`);
       }
       return;
     }
-    const detail = `${probe.description} passed in ${Math.round(state.lastLatencyMs ?? 0)}ms`;
+    const detail = `${probe.description} passed in ${latencyMs}ms`;
     if (this.#machine.state === 'starting') {
       if (this.#slots.every((s) => s.loop.state.status === 'healthy')) {
-        this.#dispatch({ type: 'healthy', detail: this.#slots.length === 1 ? detail : `all ${this.#slots.length} probes passed` });
+        const fields = { startupMs: Math.round(this.#clock.now() - this.#startedAt), latencyMs };
+        this.#dispatch({ type: 'healthy', detail: this.#slots.length === 1 ? detail : `all ${this.#slots.length} probes passed`, fields });
       }
     }
   }
@@ -390,10 +405,12 @@ class Run {
         return deps.notifier.send(['RELOADING=1', `MONOTONIC_USEC=${monotonicUsec()}`, statusLine('reloading: SIGHUP relayed, waiting for the probes')]);
       case 'await-fresh-probes':
         this.#reloadMark = this.#clock.now();
-        if (this.#slots.length === 0) queueMicrotask(() => this.#dispatch({ type: 'healthy', detail: 'reloaded (no probe configured)' }));
+        if (this.#slots.length === 0) {
+          queueMicrotask(() => this.#dispatch({ type: 'healthy', detail: 'reloaded (no probe configured)', fields: { startupMs: 0 } }));
+        }
         return;
       case 'log':
-        return deps.log[effect.level](effect.fields ?? {}, effect.msg);
+        return this.#log[effect.level](effect.fields ?? {}, effect.msg);
       case 'relay':
         try {
           process.kill(pid, effect.signal);
@@ -458,7 +475,7 @@ class Run {
     const cause = finalCause(this.#machine);
     const child = this.#machine.child!;
     currentChild = undefined;
-    this.#finish({ plan: planExit(cause, child), cause, child, healthyForMs: this.#healthyFor });
+    this.#finish({ pid: this.#child!.pid, plan: planExit(cause, child), cause, child, healthyForMs: this.#healthyFor });
   }
 
   #removeSignalHandlers(): void {
@@ -499,12 +516,12 @@ class Restarter {
       }
       this.#history = history;
       if (decision.kind === 'give-up') {
-        log.error({ reason: why, restarts: this.#total }, decision.reason);
+        log.error({ childPid: outcome.pid, reason: why, restarts: this.#total }, decision.reason);
         return { kind: 'code', code: giveUpCode(outcome) };
       }
       this.#total += 1;
       log.warn(
-        { restart: this.#total, attempt: decision.restart, delayMs: decision.delayMs, delay: formatSpan(decision.delayMs), reason: why },
+        { childPid: outcome.pid, restart: this.#total, attempt: decision.restart, delayMs: decision.delayMs, delay: formatSpan(decision.delayMs), reason: why },
         `restarting in ${formatSpan(decision.delayMs)}`,
       );
       const stop = await this.#wait(decision.delayMs);

@@ -1,11 +1,22 @@
 // HTTP probe: GET the URL like a client would and judge the answer with http-assertions (status list,
 // headers, body pattern, JSON paths). Redirects are answers unless asked to follow them.
 import { Client, request, type Dispatcher } from 'undici';
-import { checkHead, checkResponse, needsBody, type ResponseAssertions, type Verdict } from '../http-assertions.js';
+import type { HttpMethod } from '../config.js';
+import {
+  checkHead,
+  checkResponse,
+  isSecretHeader,
+  needsBody,
+  type RequestHeader,
+  type ResponseAssertions,
+  type Verdict,
+} from '../http-assertions.js';
 import { errorText, type Probe, type ProbeOutcome } from './probe.js';
 
 export interface HttpProbeSpec extends ResponseAssertions {
   url: string;
+  method: HttpMethod;
+  requestHeaders: RequestHeader[];
   followRedirects: boolean;
 }
 
@@ -73,14 +84,18 @@ export function httpProbe(spec: HttpProbeSpec): Probe {
 
   async function send(url: URL, signal: AbortSignal): Promise<Dispatcher.ResponseData> {
     const headers: Record<string, string> = { 'user-agent': 'sdwrap-probe', accept: '*/*' };
-    // Credentials from the URL go only to the origin they were given for.
-    if (authorization && url.origin === target.origin) headers.authorization = authorization;
+    const sameOrigin = url.origin === target.origin;
+    // Credentials (from the URL, or a secret header) go only to the origin they were given for.
+    if (authorization && sameOrigin) headers.authorization = authorization;
+    for (const { name, value } of spec.requestHeaders) {
+      if (sameOrigin || !isSecretHeader(name)) headers[name.toLowerCase()] = value;
+    }
     // undici would still open a connection for a request aborted before it starts (nodejs/undici#386).
     signal.throwIfAborted();
-    return request(url, { method: 'GET', signal, dispatcher: clientFor(url), headers });
+    return request(url, { method: spec.method, signal, dispatcher: clientFor(url), headers });
   }
 
-  /** GET, following redirects within the same host when asked (the kubelet's rule for httpGet probes). */
+  /** The request, following redirects within the same host when asked (the kubelet's rule for httpGet probes). */
   async function fetchAnswer(signal: AbortSignal): Promise<Answer> {
     let url = target;
     for (let hops = 0; ; hops++) {
@@ -113,7 +128,7 @@ export function httpProbe(spec: HttpProbeSpec): Probe {
   }
 
   return {
-    description: `GET ${withoutUserinfo(target)}`,
+    description: `${spec.method} ${withoutUserinfo(target)}`,
     async run(signal): Promise<ProbeOutcome> {
       if (closed) return { ok: false, detail: 'probe closed' };
       let response: Dispatcher.ResponseData | undefined;

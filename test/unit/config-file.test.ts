@@ -52,11 +52,12 @@ test('a config file: probes with roles and their own settings, options, the comm
 
 test('config file errors name the file and the field', async () => {
   const cases: Array<[unknown, RegExp]> = [
-    ['{ not json', /^--config .*c\d+\.json: not valid JSON/],
+    ['{ not json', /^--config .*c\d+\.json:1:3: not valid JSON \(invalid symbol\)$/],
     [{ probes: [{ http: 'http://a/', tcp: 'a:1' }] }, /probes\[0\]: needs exactly one of http, tcp, exec, ws/],
     [{ probes: [{ role: 'sometimes', tcp: 'a:1' }] }, /probes\[0\]\.role: /],
-    [{ intervall: '5s' }, /top level: Unrecognized key: "intervall"|intervall/],
-    [{ probes: [{ http: { url: 'http://a/', stauts: '200' } }] }, /probes\[0\]\.http/],
+    [{ intervall: '5s' }, /:1:2: intervall: unknown key; did you mean 'interval'\?$/],
+    [{ probes: [{ http: { url: 'http://a/', stauts: '200' } }] }, /probes\[0\]\.http\.stauts: unknown key; did you mean 'status'\?$/],
+    [{ zzzzzz: 1 }, /zzzzzz: unknown key$/],
   ];
   for (const [content, message] of cases) {
     await assert.rejects(loadConfigFile(file(content)), (e: unknown) => e instanceof UsageError && message.test(e.message), JSON.stringify(content));
@@ -65,6 +66,19 @@ test('config file errors name the file and the field', async () => {
   // Values are checked by the same validators as flags, named by their place in the file.
   const { options } = await loadConfigFile(file({ probes: [{ tcp: '127.0.0.1:5432', interval: 'soon' }] }));
   assert.throws(() => buildConfig(options, ['x'], false), /probes\[0\]\.interval expects a time span/);
+});
+
+test('config file values are named by file, line:column and field; a flag given instead names itself', async () => {
+  const path = file('{\n  "interval": "5s",\n  "watchLog": { "pattern": "x", "max": "lots" },\n  "probes": [\n    { "tcp": "a:1", "timeout": "soon" }\n  ]\n}\n');
+  const { options, command } = await loadConfigFile(path);
+  assert.equal(command, undefined);
+  assert.throws(() => buildConfig(options, ['x'], false), (e: unknown) => e instanceof UsageError && e.message.startsWith(`--config ${path}:5:21: probes[0].timeout expects a time span`));
+  const fixed = { ...options, probes: options.probes!.map((p) => ({ ...p, timeout: '1s' })) };
+  assert.throws(() => buildConfig(fixed, ['x'], false), (e: unknown) => e instanceof UsageError && e.message === `--config ${path}:3:33: watchLog.max expects a whole number, got 'lots'`);
+  const top = await loadConfigFile(file('{\n  "stopTimeout": "later"\n}'));
+  assert.throws(() => buildConfig(top.options, ['x'], false), /: --config .*:2:3: stopTimeout expects a time span/);
+  // The same key given as a flag (fileNames dropped for it, as cli.ts does) is named by the flag.
+  assert.throws(() => buildConfig({ ...top.options, fileNames: {} }, ['x'], false), /: --stop-timeout expects a time span/);
 });
 
 test('--probe ROLE:KIND:TARGET', () => {

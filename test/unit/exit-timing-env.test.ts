@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { planExit } from '../../src/exit-plan.js';
 import { planTiming } from '../../src/timing.js';
+import { UsageError } from '../../src/errors.js';
 import { childEnv, isValidNotifySocket, stderrIsJournal, watchdogPeriodMs } from '../../src/systemd-env.js';
 import { withSyslogPrefix } from '../../src/logger.js';
 
@@ -46,24 +47,44 @@ test('notify socket addresses and journal stream detection', () => {
   assert.equal(stderrIsJournal('garbage', { dev: 8, ino: 1234 }), false);
 });
 
-test('timing: the interval shrinks so the verdict comes within WatchdogSec/3', () => {
+test('timing: under WatchdogSec the verdict bound (threshold x interval + timeout) fits WatchdogSec/3', () => {
   const base = { intervalMs: 10_000, timeoutMs: 2000, failureThreshold: 3, startPeriodMs: 0, stopTimeoutMs: 1000 };
   const none = planTiming({ ...base, watchdogMs: undefined });
   assert.equal(none.intervalMs, 10_000);
-  assert.equal(none.pingEveryMs, undefined);
   assert.equal(none.freshnessMs, 32_000);
+  assert.deepEqual(none.notes, []);
+  // Defaults only: the interval shrinks, the timeout stays while the interval is still the longer; info, not warn.
   const wd = planTiming({ ...base, watchdogMs: 30_000 });
-  assert.equal(wd.intervalMs, 2666);
-  assert.ok(3 * wd.intervalMs + 2000 <= 10_000);
-  assert.equal(wd.pingEveryMs, 15_000);
-  assert.equal(wd.startIntervalMs, 1000);
-  assert.match(wd.notes[0]!, /--interval shortened to 2s 666ms/);
-  const tight = planTiming({ ...base, watchdogMs: 3000 });
-  assert.equal(tight.intervalMs, 100);
-  assert.ok(tight.notes.some((n) => /too short/.test(n)));
+  assert.deepEqual([wd.intervalMs, wd.timeoutMs, wd.startIntervalMs], [2666, 2000, 1000]);
+  assert.equal(wd.notes.length, 1);
+  assert.equal(wd.notes[0]!.level, 'info');
+  assert.match(wd.notes[0]!.msg, /^--interval 10s -> 2s 666ms so a hang is detected within WatchdogSec\/3 \(10s\): 3 x 2s 666ms \+ 2s = 9s 998ms$/);
+  // WatchdogSec=2s with the defaults: both shrink, sharing the budget, and the promise holds.
+  const two = planTiming({ ...base, watchdogMs: 2000 });
+  assert.ok(3 * two.intervalMs + two.timeoutMs <= 666, JSON.stringify(two));
+  assert.equal(two.freshnessMs, 3 * two.intervalMs + two.timeoutMs);
+  assert.deepEqual([two.intervalMs, two.timeoutMs], [166, 166]);
+  assert.equal(two.notes[0]!.level, 'info');
+  assert.match(two.notes[0]!.msg, /--interval 10s -> 166ms, --timeout 2s -> 166ms/);
+  // A timeout the user gave is kept when the interval alone can make room.
+  const userTimeout = planTiming({ ...base, timeoutMs: 300, timeoutSet: true, watchdogMs: 3000 });
+  assert.deepEqual([userTimeout.intervalMs, userTimeout.timeoutMs, userTimeout.notes[0]!.level], [233, 300, 'info']);
+  // An interval the user gave is kept when the timeout alone can make room.
+  const userInterval = planTiming({ ...base, intervalMs: 150, intervalSet: true, watchdogMs: 3000 });
+  assert.deepEqual([userInterval.intervalMs, userInterval.timeoutMs, userInterval.notes[0]!.level], [150, 550, 'info']);
+  // Values the user gave that cannot both stay: changed, with a warning.
+  const both = planTiming({ ...base, intervalMs: 500, timeoutMs: 900, intervalSet: true, timeoutSet: true, watchdogMs: 1200 });
+  assert.ok(3 * both.intervalMs + both.timeoutMs <= 400);
+  assert.equal(both.notes[0]!.level, 'warn');
+  // Nothing fits above the floors: a usage error that names WatchdogSec, the threshold and what to change.
+  assert.throws(
+    () => planTiming({ ...base, watchdogMs: 1000 }),
+    (e: unknown) => e instanceof UsageError && /^WatchdogSec=1s is too short: .*--failure-threshold 3 x --interval .*--timeout .*raise WatchdogSec= to at least 1s 200ms, or lower --failure-threshold$/.test(e.message),
+  );
   assert.deepEqual(planTiming({ ...base, intervalMs: 500, watchdogMs: 60_000 }).notes, []);
   // An interval already below the floor is never lengthened.
-  assert.equal(planTiming({ ...base, intervalMs: 10, timeoutMs: 1000, watchdogMs: 2000 }).intervalMs, 10);
+  assert.equal(planTiming({ ...base, intervalMs: 10, timeoutMs: 100, watchdogMs: 2000 }).intervalMs, 10);
+  assert.equal(planTiming({ ...base, stopTimeoutMs: 20_000, watchdogMs: 30_000 }).notes[1]!.level, 'warn');
 });
 
 test('journal lines carry their syslog priority', () => {
