@@ -42,10 +42,10 @@ function spanMs(text: string): number {
 
 /**
  * systemd-analyze verify checks that ExecStart='s binary exists: point the
- * shipped unit's /usr/bin/sdwrap at this checkout (node + bin/sdwrap.js).
+ * shipped unit's /usr/bin/node /usr/local/bin/sdwrap at this checkout (node + bin/sdwrap.js).
  */
 function withRealPaths(text: string): string {
-  return text.replace(/^(Exec[A-Za-z]*=[-@:+!]*)\/usr\/bin\/sdwrap(?=\s)/gm, `$1${process.execPath} ${path.join(REPO_ROOT, 'bin/sdwrap.js')}`);
+  return text.replace(/^(Exec[A-Za-z]*=[-@:+!]*)\/usr\/bin\/node \/usr\/local\/bin\/sdwrap(?=\s)/gm, `$1${process.execPath} ${path.join(REPO_ROOT, 'bin/sdwrap.js')}`);
 }
 
 const problem = analyzeProblem();
@@ -103,7 +103,7 @@ describe('units/ (systemd-analyze)', { skip: skipUnlessCI(problem) }, () => {
     assert.ok(Number(one('Unit', 'StartLimitBurst')) > 0);
     assert.equal(one('Service', 'KillMode'), 'mixed');
     const exec = one('Service', 'ExecStart');
-    assert.match(exec, /^\/usr\/bin\/sdwrap\s.*\s--\s+\S/, 'ExecStart= runs /usr/bin/sdwrap [options] -- <app>');
+    assert.match(exec, /^\/usr\/bin\/node \/usr\/local\/bin\/sdwrap\s.*\s--\s+\S/, 'ExecStart= runs /usr/bin/node /usr/local/bin/sdwrap [options] -- <app>, absolute paths both');
     const stopTimeout = /--stop-timeout[= ](\S+)/.exec(exec.split(' -- ')[0]!)?.[1] ?? '10s';
     assert.ok(
       spanMs(one('Service', 'TimeoutStopSec')) > spanMs(stopTimeout),
