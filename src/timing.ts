@@ -116,7 +116,9 @@ export function fitBudget(budget: number, input: TimingInput): { intervalMs: num
   const share = Math.floor(budget / (n + 1));
   const t = Math.min(timeoutMs, Math.max(MIN_TIMEOUT_MS, share));
   const i = Math.min(intervalMs, Math.max(MIN_INTERVAL_MS, Math.floor((budget - t) / n)));
-  return bound(i, t) <= budget ? { intervalMs: i, timeoutMs: t } : undefined;
+  // What the interval's rounding (or its floor) leaves of the budget goes to the timeout.
+  const fitted = { intervalMs: i, timeoutMs: Math.min(timeoutMs, budget - n * i) };
+  return fitted.timeoutMs >= MIN_TIMEOUT_MS ? fitted : undefined;
 }
 
 /** A probe's timing within a run: only liveness decides the watchdog, so only liveness must fit inside it. */

@@ -63,9 +63,9 @@ test('timing: under WatchdogSec the verdict bound (threshold x interval + timeou
   const two = planTiming({ ...base, watchdogMs: 2000 });
   assert.ok(3 * two.intervalMs + two.timeoutMs <= 666, JSON.stringify(two));
   assert.equal(two.freshnessMs, 3 * two.intervalMs + two.timeoutMs);
-  assert.deepEqual([two.intervalMs, two.timeoutMs], [166, 166]);
+  assert.deepEqual([two.intervalMs, two.timeoutMs], [166, 168]);
   assert.equal(two.notes[0]!.level, 'info');
-  assert.match(two.notes[0]!.msg, /--interval 10s -> 166ms, --timeout 2s -> 166ms/);
+  assert.match(two.notes[0]!.msg, /--interval 10s -> 166ms, --timeout 2s -> 168ms/);
   // A timeout the user gave is kept when the interval alone can make room.
   const userTimeout = planTiming({ ...base, timeoutMs: 300, timeoutSet: true, watchdogMs: 3000 });
   assert.deepEqual([userTimeout.intervalMs, userTimeout.timeoutMs, userTimeout.notes[0]!.level], [233, 300, 'info']);
