@@ -15,6 +15,7 @@ import { memoryRow } from './rows/memory.js';
 import { probeCostRow } from './rows/probe-cost.js';
 import { signalRelayRow } from './rows/signal-relay.js';
 import { startupRow } from './rows/startup.js';
+import { watchdogFitRows } from './rows/watchdog-fit.js';
 
 const RESULTS = process.env.BENCH_RESULTS || fileURLToPath(new URL('./results.json', import.meta.url));
 const QUICK = process.env.BENCH_QUICK === '1';
@@ -82,6 +83,7 @@ async function main(): Promise<number> {
     ['memory', () => memoryRow(opts)],
     ['probe-cost', () => probeCostRow(opts)],
     ['detection', () => detectionRows(opts)],
+    ['watchdog-fit', () => watchdogFitRows(opts)],
     ['signal-relay', () => signalRelayRow(opts)],
     ['log-relay', () => logRelayRow(opts)],
   ];

@@ -37,7 +37,11 @@ function buildProgram(): Command {
       writeOut: (text) => void writeSync(1, text),
       writeErr: (text) => say(text.trimEnd()),
       // Never echo an option's value: `--heartbeat-ur=https://…/secret` must not print the secret.
-      outputError: (text) => say(`sdwrap: ${text.replace(/^error: /, '').replace(/(--[\w-]+)=[^'"\s]*/g, '$1=…').trim()}${HELP_POINTER}`),
+      // One line: commander puts its "(Did you mean --http?)" on a second one.
+      outputError: (text) => {
+        const line = text.replace(/^error: /, '').replace(/(--[\w-]+)=[^'"\s]*/g, '$1=…').trim().replace(/\s*\n\s*/g, ' ');
+        say(`sdwrap: ${line}${HELP_POINTER}`);
+      },
     });
   for (const group of OPTION_GROUPS) {
     program.optionsGroup(`${group.title}:`);

@@ -23,22 +23,29 @@ export interface DetectionTrial {
   exitCode: number | null;
 }
 
-async function trial(): Promise<DetectionTrial> {
-  const port = await freePort();
-  const sd = startSdwrap([
+/** The fixture server under sdwrap with `probeArgs`, SIGSTOPped at a random phase of a probe cycle of `cycleMs`. */
+export async function detectionTrial(
+  probeArgs: (port: number) => string[] = (port) => [
     '--http', `http://127.0.0.1:${port}/healthz`,
     '--interval', `${INTERVAL_MS}ms`, '--timeout', `${TIMEOUT_MS}ms`, '--failure-threshold', String(THRESHOLD),
+  ],
+  env: Record<string, string | undefined> = {},
+  cycleMs = INTERVAL_MS,
+): Promise<DetectionTrial> {
+  const port = await freePort();
+  const sd = startSdwrap([
+    ...probeArgs(port),
     // The start period only keeps a slow start (a loaded machine) from counting as a failure: the first
     // success ends it, and the trial begins after READY.
     '--stop-timeout', '2s', '--start-period', '10s',
     '--', 'node', path.join(TEST_FIXTURES, 'server.mjs'), '--port', String(port),
-  ]);
+  ], env);
   try {
     const m = await sd.waitStdout(/fixture-server listening port=\d+ pid=(\d+)/, 10_000);
     const serverPid = Number(m[1]);
     await sd.waitLog('ready', 10_000);
     // A random phase within the probe cycle, so the trials sample best and worst cases.
-    const phaseMs = Math.round(Math.random() * INTERVAL_MS);
+    const phaseMs = Math.round(Math.random() * cycleMs);
     await sleep(phaseMs);
     const stoppedAt = Date.now();
     process.kill(serverPid, 'SIGSTOP');
@@ -70,7 +77,7 @@ export async function detectionRows({ quick, say }: BenchOptions): Promise<Row[]
   const trials = quick ? 3 : 10;
   say(`detection: ${trials} trials, --failure-threshold ${THRESHOLD} --interval ${INTERVAL_MS}ms --timeout ${TIMEOUT_MS}ms (bound ${BOUND_MS} ms)`);
   const results: DetectionTrial[] = [];
-  for (let i = 0; i < trials; i++) results.push(await trial());
+  for (let i = 0; i < trials; i++) results.push(await detectionTrial());
   const gone = results.map((r) => r.treeGoneMs);
   const verdicts = results.map((r) => r.verdictMs);
   const exits = results.map((r) => r.sdwrapExitMs);

@@ -92,12 +92,12 @@ test('7. a command that cannot run: 127 or 126, one line, nothing sent to system
 
 test('7. a bad flag or value: exit 2 with one line naming it, no stack trace', async () => {
   const cases: Array<[string[], RegExp]> = [
-    [['--bogus', '--', 'true'], /^sdwrap: unknown option '--bogus'$/],
-    [['--interval', 'soon', '--', 'true'], /^sdwrap: --interval expects a time span .* got 'soon'$/],
+    [['--bogus', '--', 'true'], /^sdwrap: unknown option '--bogus' \(see 'sdwrap --help'\)$/],
+    [['--interval', 'soon', '--', 'true'], /^sdwrap: --interval expects a time span .* got 'soon' \(see 'sdwrap --help'\)$/],
     [['--failure-threshold', '0', '--', 'true'], /^sdwrap: --failure-threshold expects a whole number/],
     [['--tcp', 'nohost', '--', 'true'], /^sdwrap: --tcp expects host:port/],
-    [['--http', 'x', '--', 'true'], /^sdwrap: --http expects an http:\/\/ or https:\/\/ URL, got 'x'$/],
-    [['--config', '/nonexistent/sdwrap.json', '--', 'true'], /^sdwrap: --config \/nonexistent\/sdwrap.json: cannot read it \(ENOENT\)$/],
+    [['--http', 'x', '--', 'true'], /^sdwrap: --http expects an http:\/\/ or https:\/\/ URL, got 'x' \(see 'sdwrap --help'\)$/],
+    [['--config', '/nonexistent/sdwrap.json', '--', 'true'], /^sdwrap: --config \/nonexistent\/sdwrap.json: cannot read it \(ENOENT\) \(see 'sdwrap --help'\)$/],
     [['--probe', 'liveness:http', '--', 'true'], /^sdwrap: --probe expects ROLE:KIND:TARGET/],
     [['--log-level', 'loud', '--', 'true'], /--log-level/],
     [['--timeout'], /argument missing|--timeout/],

@@ -59,6 +59,7 @@ test('usage errors: one line, exit 2, the real problem named, a pointer to --hel
   const cases: Array<[string[], RegExp]> = [
     [['--interval', 'soon', '--', 'true'], /^sdwrap: --interval expects a time span .*got 'soon' \(see 'sdwrap --help'\)$/],
     [['--bogus', '--', 'true'], /^sdwrap: unknown option '--bogus'.* \(see 'sdwrap --help'\)$/],
+    [['--htp', 'x', '--', 'true'], /^sdwrap: unknown option '--htp' \(Did you mean --http\?\) \(see 'sdwrap --help'\)$/],
     // A port out of range is named as such, not as "expects a URL".
     [['--http', 'http://127.0.0.1:70000/healthz', '--', 'true'], /^sdwrap: --http: port 70000 is out of range \(1-65535\)/],
     [['--ws', 'ws://127.0.0.1:99999/ws', '--', 'true'], /^sdwrap: --ws: port 99999 is out of range \(1-65535\)/],

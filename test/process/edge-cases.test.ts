@@ -52,9 +52,9 @@ test('a readiness probe that never passes, with no start period, fails closed in
 test('user errors stay one line: spans past 24 days, a malformed %-escape, and a secret in a mistyped flag', async () => {
   const secret = `s3cr3t${Date.now()}`;
   const cases: Array<[string[], RegExp]> = [
-    [['--stop-timeout', '30d', '--', 'true'], /^sdwrap: --stop-timeout must be at most 596h 31min 23s 647ms, got '30d'$/],
+    [['--stop-timeout', '30d', '--', 'true'], /^sdwrap: --stop-timeout must be at most 24 days \(24d 20h 31min 23s 647ms, the longest timer Node.js keeps\), got '30d' \(see 'sdwrap --help'\)$/],
     [['--http', 'http://us%er:pw@127.0.0.1:1/', '--', 'true'], /^sdwrap: --http: the user or password in the URL has a malformed %-escape/],
-    [[`--heartbeat-ur=https://hc-ping.com/${secret}`, '--', 'true'], /^sdwrap: unknown option '--heartbeat-ur=…'$/],
+    [[`--heartbeat-ur=https://hc-ping.com/${secret}`, '--', 'true'], /^sdwrap: unknown option '--heartbeat-ur=…' \(see 'sdwrap --help'\)$/],
   ];
   for (const [argv, message] of cases) {
     const run = runSdwrap(argv);

@@ -62,7 +62,7 @@ async function startServer(handler: http.RequestListener, configure?: (server: h
 }
 
 function spec(url: string, more: Partial<HttpProbeSpec> = {}): HttpProbeSpec {
-  return { url, statuses: [...DEFAULT_STATUSES], headers: [], json: [], followRedirects: false, ...more };
+  return { url, method: 'GET', requestHeaders: [], statuses: [...DEFAULT_STATUSES], headers: [], json: [], followRedirects: false, ...more };
 }
 
 function runOnce(probe: Probe, timeoutMs = 5000) {
