@@ -60,7 +60,7 @@ export async function measureSdwrap(probes: number, listener: NotifyListener, sa
     const cpu1 = readCpu(sd.pid)!;
     const wallMs = Number(process.hrtime.bigint() - mono0) / 1e6;
     const spawned = sd.stderr.find((l) => l.json?.msg === 'spawned')?.json;
-    const appPid = typeof spawned?.pid === 'number' ? spawned.pid : undefined;
+    const appPid = typeof spawned?.childPid === 'number' ? spawned.childPid : undefined;
     const appCpu = appPid ? readCpu(appPid) : undefined;
     const notifier = sd.stderr.find((l) => l.json?.msg === 'notifier in use')?.json?.notifier as string | undefined;
     const diff: CpuTimes = { utime: cpu1.utime - cpu0.utime, stime: cpu1.stime - cpu0.stime, cutime: cpu1.cutime - cpu0.cutime, cstime: cpu1.cstime - cpu0.cstime };
