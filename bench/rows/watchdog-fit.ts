@@ -3,8 +3,7 @@
 // with WatchdogSec=2s (WATCHDOG_USEC=2000000) and the default flags (interval 10s, timeout 2s, threshold 3),
 // which sdwrap must shorten on its own: SIGSTOP of the app until the verdict, and until its tree is gone.
 import { type BenchOptions, type Row } from '../lib/row.js';
-import { max, median, round } from '../lib/stats.js';
-import { detectionTrial, type DetectionTrial } from './detection.js';
+import { detectionTrial, latencyRow, type DetectionTrial } from './detection.js';
 
 const WATCHDOG_MS = 2000;
 const BUDGET_MS = Math.floor(WATCHDOG_MS / 3);
@@ -20,19 +19,10 @@ export async function watchdogFitRows({ quick, say }: BenchOptions): Promise<Row
     results.push(await detectionTrial((port) => ['--http', `http://127.0.0.1:${port}/healthz`], { WATCHDOG_USEC: String(WATCHDOG_MS * 1000), WATCHDOG_PID: undefined }, 166));
   }
   const badExit = results.filter((r) => r.exitCode !== 69).length;
-  const row = (id: string, name: string, xs: number[], what: string): Row => ({
-    id,
-    name,
-    unit: 'ms',
-    sdwrap: round(max(xs), 0),
-    sdwrapText: `median ${round(median(xs), 0)}, worst ${round(max(xs), 0)}`,
-    baselines: [{ name: 'WatchdogSec/3', value: BUDGET_MS, text: `${BUDGET_MS}` }],
-    ratio: round(max(xs) / BUDGET_MS, 2),
-    target: `${what} ≤ WatchdogSec/3 + ${SLACK_MS} ms (${BUDGET_MS + SLACK_MS} ms) in every trial, with the default flags`,
-    pass: max(xs) <= BUDGET_MS + SLACK_MS && badExit === 0,
-    notes: badExit ? [`${badExit} trial(s) did not end with exit code 69`] : [],
-    detail: { trials: results, watchdogMs: WATCHDOG_MS },
-  });
+  const bound = { name: 'WatchdogSec/3', ms: BUDGET_MS, text: `${BUDGET_MS}`, target: 'WatchdogSec/3' };
+  const notes = badExit ? [`${badExit} trial(s) did not end with exit code 69`] : [];
+  const row = (id: string, name: string, xs: number[], what: string) =>
+    latencyRow({ id, name, xs, what, bound, slackMs: SLACK_MS, badExit, notes, detail: { trials: results, watchdogMs: WATCHDOG_MS } });
   return [
     row('watchdog-fit-verdict', 'WatchdogSec=2s, default flags: SIGSTOP until the "unhealthy" verdict', results.map((r) => r.verdictMs), 'verdict'),
     row('watchdog-fit-tree-gone', 'WatchdogSec=2s, default flags: SIGSTOP until the tree is gone', results.map((r) => r.treeGoneMs), 'tree gone'),
