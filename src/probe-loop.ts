@@ -16,7 +16,8 @@ export class ProbeLoop {
   #state: HealthState;
   #stopped = false;
   #wake: (() => void) | undefined;
-  #inflight: AbortController | undefined;
+  /** Aborts a probe in flight when the loop stops. */
+  readonly #stopping = new AbortController();
   #done: Promise<void> | undefined;
 
   constructor(
@@ -41,7 +42,7 @@ export class ProbeLoop {
   /** Stops probing: aborts a probe in flight and resolves once it has settled (its socket or process gone). */
   async stop(): Promise<void> {
     this.#stopped = true;
-    this.#inflight?.abort();
+    this.#stopping.abort();
     this.#wake?.();
     await this.#done;
     await this.probe.close();
@@ -59,7 +60,7 @@ export class ProbeLoop {
   async #loop(): Promise<void> {
     while (!this.#stopped) {
       const started = this.clock.now();
-      const result = await this.#runOnce(started);
+      const result = await runProbeOnce(this.probe, this.timing.timeoutMs, this.clock, this.#stopping.signal);
       if (this.#stopped) break;
       const step = recordProbe(this.#state, result, this.policy);
       this.#state = step.state;
@@ -67,29 +68,6 @@ export class ProbeLoop {
       this.#apply(step);
       const cadence = inStartPeriod(this.#state, this.policy, this.clock.now()) ? this.timing.startIntervalMs : this.timing.intervalMs;
       await this.#sleep(started + cadence - this.clock.now());
-    }
-  }
-
-  async #runOnce(started: number): Promise<ProbeResult> {
-    const controller = new AbortController();
-    this.#inflight = controller;
-    let timedOut = false;
-    const timer = this.clock.setTimeout(() => {
-      timedOut = true;
-      controller.abort();
-    }, this.timing.timeoutMs);
-    try {
-      const outcome = await this.probe.run(controller.signal);
-      const at = this.clock.now();
-      // A probe that knows more than "no answer" (what a WebSocket last said) keeps its word after the timeout's.
-      const detail = timedOut ? `timed out after ${formatSpan(this.timing.timeoutMs)}${outcome.detail ? `: ${outcome.detail}` : ''}` : outcome.detail;
-      return { ok: outcome.ok && !timedOut, at, latencyMs: at - started, detail };
-    } catch (error) {
-      const at = this.clock.now();
-      return { ok: false, at, latencyMs: at - started, detail: error instanceof Error ? error.message : String(error) };
-    } finally {
-      this.clock.clearTimeout(timer);
-      this.#inflight = undefined;
     }
   }
 
@@ -106,5 +84,35 @@ export class ProbeLoop {
         resolve();
       };
     });
+  }
+}
+
+/**
+ * Runs a probe once under its timeout (and `stop`, which aborts it early): a probe past its timeout is a
+ * failure, settled only once what it started is released. The probe loop and `sdwrap probe` share it.
+ */
+export async function runProbeOnce(probe: Probe, timeoutMs: number, clock: Clock, stop?: AbortSignal): Promise<ProbeResult> {
+  const started = clock.now();
+  const controller = new AbortController();
+  const onStop = () => controller.abort();
+  if (stop?.aborted) controller.abort();
+  stop?.addEventListener('abort', onStop, { once: true });
+  let timedOut = false;
+  const timer = clock.setTimeout(() => {
+    timedOut = true;
+    controller.abort();
+  }, timeoutMs);
+  try {
+    const outcome = await probe.run(controller.signal);
+    const at = clock.now();
+    // A probe that knows more than "no answer" (what a WebSocket last said) keeps its word after the timeout's.
+    const detail = timedOut ? `timed out after ${formatSpan(timeoutMs)}${outcome.detail ? `: ${outcome.detail}` : ''}` : outcome.detail;
+    return { ok: outcome.ok && !timedOut, at, latencyMs: at - started, detail };
+  } catch (error) {
+    const at = clock.now();
+    return { ok: false, at, latencyMs: at - started, detail: error instanceof Error ? error.message : String(error) };
+  } finally {
+    clock.clearTimeout(timer);
+    stop?.removeEventListener('abort', onStop);
   }
 }

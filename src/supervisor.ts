@@ -23,6 +23,7 @@ import {
   type Event,
   type Machine,
   type RelayedSignal,
+  type State,
   type StopCause,
 } from './lifecycle.js';
 import type { Logger } from './logger.js';
@@ -45,6 +46,27 @@ export interface SupervisorDeps {
   spawn?: typeof spawnChild;
   createProbe?: (probe: ProbeConfig, env: NodeJS.ProcessEnv) => Promise<Probe>;
   heartbeat?: Heartbeat;
+  /** Watches the run from outside (the control socket): see SupervisorObserver. */
+  observer?: SupervisorObserver;
+}
+
+/** What an observer is told of a run: its state, and why it is ending once it is. */
+export interface RunView {
+  readonly state: State;
+  readonly cause: StopCause | undefined;
+  /** The app's exit status, once it has exited. */
+  readonly child: ChildStatus | undefined;
+}
+
+/**
+ * Watches runs without steering them (the control socket's `sdwrap reload` waits on it). `state` hears
+ * 'starting' when a run spawns its app and then each state the lifecycle enters, after that transition's
+ * effects are carried out (READY=1 has gone out when it hears 'running'); `probe` hears each probe result.
+ * Neither may throw.
+ */
+export interface SupervisorObserver {
+  state?(view: RunView): void;
+  probe?(description: string, result: ProbeResult): void;
 }
 
 /** The longest STATUS= text sent; systemd reads datagrams of at most 4096 bytes. */
@@ -198,6 +220,7 @@ class Run {
     this.#log.info({ command: [config.command, ...config.args] }, 'spawned');
     deps.heartbeat?.start();
     child.exited.then((status) => this.#dispatch({ type: 'child-exit', status, fields: { uptimeMs: Math.round(this.#clock.now() - this.#startedAt) } }));
+    deps.observer?.state?.({ state: 'starting', cause: undefined, child: undefined });
     this.#startProbes(probes);
     this.#startTimers();
     for (const event of this.#pending.splice(0)) this.#dispatch(event);
@@ -300,6 +323,7 @@ class Run {
     const log = this.#log;
     const { probe } = slot;
     const fields = { probe: probe.description, ok: result.ok, detail: result.detail, latencyMs: Math.round(result.latencyMs) };
+    this.deps.observer?.probe?.(probe.description, result);
     if (result.ok) {
       log.debug(fields, 'probe passed');
       // Back from failing (or from not ready): say so once every probe is healthy again.
@@ -333,8 +357,10 @@ class Run {
     }
   }
 
+  /** Whether every probe is healthy with a success that started at or after mark: a probe already in flight
+   * when SIGHUP went out may carry the app's answer from before its reload. */
   #allPassedSince(mark: number): boolean {
-    return this.#slots.every((s) => s.loop.state.status === 'healthy' && (s.loop.state.lastSuccessAt ?? -Infinity) >= mark);
+    return this.#slots.every(({ loop: { state } }) => state.status === 'healthy' && (state.lastSuccessAt ?? -Infinity) - (state.lastLatencyMs ?? 0) >= mark);
   }
 
   #onVerdict(slot: ProbeSlot, verdict: Verdict, state: HealthState): void {
@@ -390,8 +416,10 @@ class Run {
       for (const timer of this.#startPeriodTimers) clearTimeout(timer);
       this.#startPeriodTimers = [];
     }
+    const previous = this.#machine.state;
     this.#machine = machine;
     for (const effect of effects) this.#perform(effect);
+    if (machine.state !== previous) this.deps.observer?.state?.({ state: machine.state, cause: finalCause(machine), child: machine.child });
   }
 
   #perform(effect: Effect): void {
