@@ -1,87 +1,55 @@
-// argv and environment in, an exit out: the only place sdwrap exits.
-import { Command, CommanderError, Option } from 'commander';
+// argv and environment in, an exit out: the only place sdwrap exits. The first argument may name a
+// subcommand (probe, unit, reload), each in a module of its own, loaded only when asked for.
+import { CommanderError } from 'commander';
 import { createRequire } from 'node:module';
-import { writeSync } from 'node:fs';
 import { isatty } from 'node:tty';
-import { buildConfig, type Config, type RawOptions } from './config.js';
-import { describeOption, helpEpilogue, OPTION_GROUPS, SUMMARY } from './help.js';
+import { buildConfig, type Config } from './config.js';
+import { controlSocketPath } from './control-protocol.js';
+import { helpEpilogue, OPTION_GROUPS, SUMMARY, SYNOPSIS } from './help.js';
 import { EXIT, SdwrapError, UsageError } from './errors.js';
 import type { ExitPlan } from './exit-plan.js';
 import { createLogger, type Logger } from './logger.js';
 import { createNotifier, silentNotifier } from './notify.js';
+import { buildProgram, helpPointer, readRunOptions, say } from './program.js';
 import { killCurrentTree, supervise } from './supervisor.js';
 import { watchdogPeriodMs } from './systemd-env.js';
 import { planProbeTiming } from './timing.js';
 
 const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
 
-/** Ends every usage error's line: where to read more. */
-const HELP_POINTER = " (see 'sdwrap --help')";
+/** The subcommands: each module's run() takes the arguments after its name and resolves with an exit code. */
+const COMMANDS: Record<string, () => Promise<{ run(argv: readonly string[], version: string): Promise<number> }>> = {
+  probe: () => import('./commands/probe.js'),
+  unit: () => import('./commands/unit.js'),
+  reload: () => import('./commands/reload.js'),
+};
 
-/** One line on stderr, written synchronously (process.stderr would turn the fd the child shares non-blocking). */
-function say(text: string): void {
-  writeSync(2, text.endsWith('\n') ? text : `${text}\n`);
-}
-
-const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
-
-function buildProgram(): Command {
-  const program = new Command('sdwrap')
-    .usage('[options] [--] <command> [args...]')
-    .description(SUMMARY)
-    .argument('[command...]', 'the app to run, with its arguments')
-    .passThroughOptions()
-    .allowExcessArguments(true)
-    .exitOverride()
-    .configureOutput({
-      writeOut: (text) => void writeSync(1, text),
-      writeErr: (text) => say(text.trimEnd()),
-      // Never echo an option's value: `--heartbeat-ur=https://…/secret` must not print the secret.
-      // One line: commander puts its "(Did you mean --http?)" on a second one.
-      outputError: (text) => {
-        const line = text.replace(/^error: /, '').replace(/(--[\w-]+)=[^'"\s]*/g, '$1=…').trim().replace(/\s*\n\s*/g, ' ');
-        say(`sdwrap: ${line}${HELP_POINTER}`);
-      },
-    });
-  for (const group of OPTION_GROUPS) {
-    program.optionsGroup(`${group.title}:`);
-    for (const spec of group.options) {
-      if (spec.flags === '-h, --help') program.helpOption(spec.flags, spec.description);
-      else if (spec.flags === '-V, --version') program.version(version, spec.flags, spec.description);
-      else {
-        const option = new Option(spec.flags, describeOption(spec));
-        program.addOption(spec.repeatable ? option.argParser(collect) : option);
-      }
-    }
-  }
-  return program.addHelpText('after', helpEpilogue());
-}
+/** The subcommand being run, for the pointer at the end of a usage error. */
+let subcommand: string | undefined;
 
 /** Parses argv (and the --config file it names) into a Config; throws UsageError, or CommanderError for --help/--version. */
 export async function parseArgs(argv: readonly string[]): Promise<Config> {
-  const program = buildProgram();
+  const program = buildProgram({
+    name: 'sdwrap',
+    usage: SYNOPSIS.replace(/^sdwrap /, ''),
+    description: SUMMARY,
+    groups: OPTION_GROUPS,
+    epilogue: helpEpilogue(),
+    version,
+  });
   program.parse(argv as string[], { from: 'user' });
-  const all = program.opts<RawOptions>();
-  // Only what the command line really said: commander fills in `systemd: true` for --no-systemd's default.
-  const given = Object.fromEntries(
-    Object.entries(all).filter(([key]) => program.getOptionValueSource(key) === 'cli'),
-  ) as RawOptions;
-  let command = program.args;
-  let options = given;
-  if (given.config !== undefined) {
-    const { loadConfigFile } = await import('./config-file.js');
-    const file = await loadConfigFile(given.config);
-    // A flag given on the command line wins, and then names itself in messages.
-    const fileNames = Object.fromEntries(Object.entries(file.options.fileNames ?? {}).filter(([key]) => !(key in given)));
-    options = { ...file.options, ...given, fileNames };
-    if (command.length === 0 && file.command) command = file.command;
-  }
+  const { options, command } = await readRunOptions(program);
   return buildConfig(options, command, isatty(2));
 }
 
 async function main(argv: readonly string[]): Promise<ExitPlan> {
   let config: Config;
   try {
+    const load = COMMANDS[argv[0] ?? ''];
+    if (load) {
+      subcommand = argv[0];
+      return { kind: 'code', code: await (await load()).run(argv.slice(1), version) };
+    }
     config = await parseArgs(argv);
   } catch (error) {
     if (error instanceof CommanderError) {
@@ -101,7 +69,21 @@ async function main(argv: readonly string[]): Promise<ExitPlan> {
   const heartbeat = config.heartbeatUrl
     ? (await import('./heartbeat.js')).createHeartbeat(config.heartbeatUrl, log, { minIntervalMs: config.heartbeatEveryMs })
     : undefined;
-  return supervise(config, { log, notifier, env, pid: process.pid, heartbeat });
+  // `sdwrap reload` asks over the control socket: its requests join the signals the supervisor hears.
+  const socketPath = controlSocketPath(config.controlSocket, env);
+  const control = socketPath
+    ? await (await import('./control-socket.js')).serveControlSocket({
+        path: socketPath,
+        origin: config.controlSocket === undefined ? '$RUNTIME_DIRECTORY' : '--control-socket',
+        log,
+        drain: () => notifier.drain(),
+      })
+    : undefined;
+  try {
+    return await supervise(config, { log, notifier, env, pid: process.pid, heartbeat, signals: control?.signals, observer: control?.observer });
+  } finally {
+    await control?.close();
+  }
 }
 
 /** Hints for setups that start fine but will not do what the user expects. */
@@ -136,7 +118,7 @@ function end(plan: ExitPlan): never {
 
 main(process.argv.slice(2)).then(end, (error: unknown) => {
   if (error instanceof SdwrapError) {
-    say(`sdwrap: ${error.message}${error instanceof UsageError ? HELP_POINTER : ''}`);
+    say(`sdwrap${subcommand ? ` ${subcommand}` : ''}: ${error.message}${error instanceof UsageError ? helpPointer(subcommand) : ''}`);
     process.exit(error instanceof UsageError ? EXIT.USAGE : error.exitCode);
   }
   say(`sdwrap: internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);

@@ -68,6 +68,7 @@ async function schema() {
       maxRestarts: count.optional(),
       restartWindow: span.optional(),
       restartReset: span.optional(),
+      controlSocket: z.string().optional(),
     })
     .strict();
 }
@@ -230,6 +231,7 @@ export async function loadConfigFile(path: string): Promise<FileOptions> {
     maxRestarts: asText(f.maxRestarts),
     restartWindow: asText(f.restartWindow),
     restartReset: asText(f.restartReset),
+    controlSocket: f.controlSocket,
   };
   const present = dropUndefined(options);
   // Top-level values are checked later, with the flags' validators: name them by where they stand in the file.

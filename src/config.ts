@@ -79,6 +79,8 @@ export interface Config {
   readonly noSystemd: boolean;
   /** Set only with --no-systemd: under systemd, Restart= restarts the unit. */
   readonly restart: RestartPolicy | undefined;
+  /** --control-socket as given; without it, $RUNTIME_DIRECTORY decides (control-protocol.ts). */
+  readonly controlSocket: string | undefined;
 }
 
 /** Every default sdwrap has. */
@@ -170,6 +172,7 @@ export interface RawOptions {
   maxRestarts?: string;
   restartWindow?: string;
   restartReset?: string;
+  controlSocket?: string;
   config?: string;
   /** Options that came from the config file: how messages name them ("--config app.json:3:5: interval"). */
   fileNames?: Partial<Record<keyof RawOptions, string>>;
@@ -193,10 +196,13 @@ const PROBE_KINDS: readonly ProbeTarget['kind'][] = ['http', 'tcp', 'exec', 'ws'
 const HTTP_METHODS: readonly HttpMethod[] = ['GET', 'HEAD'];
 const UNHEALTHY_ACTIONS: readonly UnhealthyAction[] = ['kill', 'watchdog'];
 
-/** Checks raw options and the command; throws UsageError naming the first bad one. */
-export function buildConfig(raw: RawOptions, argv: readonly string[], isTTY: boolean): Config {
-  const [command, ...args] = argv;
-  if (command === undefined || command === '') {
+/**
+ * Checks raw options and the command; throws UsageError naming the first bad one. `sdwrap probe` runs
+ * without a command ({ command: 'optional' }: the command is then '').
+ */
+export function buildConfig(raw: RawOptions, argv: readonly string[], isTTY: boolean, { command: need = 'required' }: { command?: 'required' | 'optional' } = {}): Config {
+  const [command = '', ...args] = argv;
+  if (command === '' && need === 'required') {
     throw new UsageError('missing the command to run: sdwrap [options] -- <command> [args...]');
   }
   // Probe defaults are checked even with no probe to use them: a bad value is a mistake either way.
@@ -223,6 +229,7 @@ export function buildConfig(raw: RawOptions, argv: readonly string[], isTTY: boo
     notifier: validateChoice(label(raw, 'notifier', '--notifier'), raw.notifier ?? DEFAULTS.notifier, NOTIFIERS),
     noSystemd: raw.systemd === false,
     restart: normalizeRestart(raw),
+    controlSocket: raw.controlSocket,
   });
 }
 

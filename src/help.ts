@@ -2,6 +2,7 @@
 // environment sdwrap reads. cli.ts builds `--help` from it and build/man.ts the man page, so neither can
 // drift from the other; a test holds the README's options table to the same flag set.
 import { DEFAULTS } from './config.js';
+import { CONTROL_SOCKET_NAME, RELOAD_EXIT } from './control-protocol.js';
 import { EXIT } from './errors.js';
 
 export interface OptionSpec {
@@ -90,6 +91,11 @@ export const OPTION_GROUPS: readonly OptionGroup[] = [
         description: 'push heartbeats (healthchecks.io style): URL/start on spawn, URL while healthy, URL/fail when unhealthy; a secret',
       },
       { flags: '--heartbeat-every <span>', description: 'at most one healthy heartbeat per span', default: DEFAULTS.heartbeatEvery },
+      {
+        flags: '--control-socket <path>',
+        description: 'serve `sdwrap reload` on this unix socket (mode 0600, removed at exit)',
+        default: `$RUNTIME_DIRECTORY/${CONTROL_SOCKET_NAME} when RuntimeDirectory= is set`,
+      },
     ],
   },
   {
@@ -156,11 +162,170 @@ export const ENVIRONMENT: ReadonlyArray<{ name: string; meaning: string }> = [
   { name: 'NOTIFY_SOCKET', meaning: "systemd's notify socket (Type=notify); removed from the app's environment" },
   { name: 'WATCHDOG_USEC, WATCHDOG_PID', meaning: "WatchdogSec=: sdwrap pings while the app is healthy; removed from the app's environment" },
   { name: 'JOURNAL_STREAM', meaning: 'stderr is the journal: log lines carry syslog priorities (<4> for warnings)' },
+  { name: 'RUNTIME_DIRECTORY', meaning: `RuntimeDirectory=: sdwrap serves \`sdwrap reload\` on $RUNTIME_DIRECTORY/${CONTROL_SOCKET_NAME}` },
 ];
 
-/** Every long flag of the reference ("--http", "--no-systemd", ...), for the tests that compare it with the README. */
-export function longFlags(): string[] {
-  return OPTION_GROUPS.flatMap((g) => g.options.map((o) => /--[\w-]+/.exec(o.flags)![0]));
+/** A subcommand's reference: what its --help, the man page and the README say. */
+export interface CommandReference {
+  name: 'probe' | 'unit' | 'reload';
+  synopsis: string;
+  /** One line, for the list in `sdwrap --help`. */
+  summary: string;
+  description: string;
+  /** The options its --help lists. */
+  groups: readonly OptionGroup[];
+  /** Options it takes without listing them: a run's, which mean there what they mean to a run. */
+  hidden: readonly OptionSpec[];
+  examples: ReadonlyArray<{ title: string; command: string }>;
+  exitCodes: ReadonlyArray<{ code: string; meaning: string }>;
+}
+
+const RUN_OPTIONS = OPTION_GROUPS.flatMap((g) => g.options).filter((o) => !o.flags.startsWith('-h') && !o.flags.startsWith('-V'));
+const HELP_OPTION: OptionSpec = { flags: '-h, --help', description: 'show this reference and exit' };
+const flagName = (o: OptionSpec) => /--[\w-]+/.exec(o.flags)![0];
+/** The run's options of a group, those named (all when none is). */
+function runGroup(title: string, names?: readonly string[]): OptionGroup {
+  const group = OPTION_GROUPS.find((g) => g.title === title)!;
+  return { title, options: names ? group.options.filter((o) => names.includes(flagName(o))) : group.options };
+}
+
+const PROBE_GROUPS: readonly OptionGroup[] = [
+  runGroup('Probes', ['--http', '--tcp', '--exec', '--ws', '--probe', '--config']),
+  runGroup('HTTP checks'),
+  runGroup('WebSocket'),
+  runGroup('Timing and thresholds', ['--interval', '--timeout', '--failure-threshold', '--success-threshold', '--start-period']),
+  {
+    title: 'Output',
+    options: [
+      { flags: '--json', description: 'one JSON object per probe result, a line each' },
+      {
+        flags: '--watch',
+        description: "probe again at each probe's --interval and show its threshold state (failing 2/3, unhealthy, healthy) until interrupted",
+      },
+    ],
+  },
+  { title: 'Other', options: [HELP_OPTION] },
+];
+
+/** sdwrap unit's own options; a run's options go into ExecStart= as given. */
+const UNIT_GROUPS: readonly OptionGroup[] = [
+  {
+    title: 'Unit file',
+    options: [
+      { flags: '--output <path>', description: 'write the unit to this file (or to <path>/<name>.service for a directory) instead of stdout' },
+      { flags: '--description <text>', description: 'Description=', default: '"<name>, supervised by sdwrap"' },
+      { flags: '--environment <NAME=value>', description: 'an Environment= line', repeatable: true },
+      { flags: '--working-directory <dir>', description: 'WorkingDirectory= (made absolute)' },
+      { flags: '--writable <path>', description: 'a path the app may write despite ProtectSystem=strict (ReadWritePaths=)', repeatable: true },
+      { flags: '--user <name>', description: 'run as this user (User=) instead of a transient DynamicUser=' },
+      { flags: '--port-below-1024', description: 'let the app listen on ports below 1024 (CAP_NET_BIND_SERVICE)' },
+      { flags: '--user-unit', description: 'a unit for `systemctl --user`, without the settings a user manager cannot apply' },
+      {
+        flags: '--type <type>',
+        description: 'notify-reload (systemd 253+) or notify (with ExecReload=sdwrap reload); auto asks `systemctl --version`',
+        default: 'auto',
+      },
+      { flags: '--node <path>', description: "node's absolute path in ExecStart=", default: 'the node running this command' },
+      { flags: '--sdwrap <path>', description: "sdwrap's absolute path in ExecStart=", default: 'the real path of the sdwrap running' },
+    ],
+  },
+  { title: 'Other', options: [HELP_OPTION] },
+];
+
+const RELOAD_GROUPS: readonly OptionGroup[] = [
+  {
+    title: 'Reload',
+    options: [
+      { flags: '--control-socket <path>', description: "the control socket of the sdwrap to reload (the run's --control-socket)", default: `$RUNTIME_DIRECTORY/${CONTROL_SOCKET_NAME}` },
+      { flags: '--timeout <span>', description: 'fail when the probes have not all passed again within this', default: '1min' },
+    ],
+  },
+  { title: 'Other', options: [HELP_OPTION] },
+];
+
+const shown = (groups: readonly OptionGroup[]) => new Set(groups.flatMap((g) => g.options.map(flagName)));
+
+export const COMMANDS: readonly CommandReference[] = [
+  {
+    name: 'probe',
+    synopsis: 'sdwrap probe [options] [-- <command> [args...]]',
+    summary: 'run each probe once (or keep at it with --watch) and print its verdict; spawns nothing, tells systemd nothing',
+    description:
+      'Runs each configured probe once, in the order given, with the options and --config file of a run, and prints for each ' +
+      'its role, kind, target (secrets left out, as in the logs), verdict, latency and detail (which check failed). ' +
+      'Nothing is spawned and nothing is sent to systemd: a command after -- is ignored, and so are the options about the app ' +
+      'rather than its probes, so the options of an ExecStart= line can be pasted as they are.',
+    groups: PROBE_GROUPS,
+    hidden: RUN_OPTIONS.filter((o) => !shown(PROBE_GROUPS).has(flagName(o))),
+    examples: [
+      { title: 'Check a probe before writing the unit:', command: "sdwrap probe --http http://127.0.0.1:8080/healthz --http-json 'status==ok'" },
+      { title: "Watch a unit's probes, as a script would read them:", command: 'sdwrap probe --config /etc/myapp/sdwrap.json --watch --json' },
+    ],
+    exitCodes: [
+      { code: '0', meaning: 'every probe passed (--watch: every probe was healthy when interrupted)' },
+      { code: '1', meaning: 'a probe failed (--watch: a probe was not healthy when interrupted)' },
+      { code: String(EXIT.USAGE), meaning: 'a usage error, or no probe given' },
+    ],
+  },
+  {
+    name: 'unit',
+    synopsis: 'sdwrap unit <name> [options] [--] <command> [args...]',
+    summary: 'print a hardened systemd unit that runs <command> under sdwrap, its timeouts derived from the probes',
+    description:
+      "Prints <name>.service (or writes it with --output). A run's options (sdwrap --help) go into ExecStart= as given and set the " +
+      "unit's numbers: WatchdogSec= from the liveness probes' verdict bound (x 3, plus 10%, so sdwrap never shortens its timing), " +
+      'TimeoutStartSec= from the start period, TimeoutStopSec= from --stop-timeout. ExecStart= names node, sdwrap and the command ' +
+      'by absolute path, resolved now. The unit has Restart=on-failure with a start limit, KillMode=mixed and the hardening block of ' +
+      'the example unit; Type=notify-reload where the installed systemd has it (253 and newer), else Type=notify with ' +
+      'ExecReload=sdwrap reload and a RuntimeDirectory= for its control socket. A one-line comment in the unit gives the reason ' +
+      'for each choice.',
+    groups: UNIT_GROUPS,
+    hidden: RUN_OPTIONS,
+    examples: [
+      {
+        title: 'A unit for an app that needs 30 s to start, installed and started:',
+        command:
+          'sdwrap unit myapp --http http://127.0.0.1:8080/healthz --start-period 30s --output /etc/systemd/system/ -- /opt/app/server ' +
+          '&& systemctl daemon-reload && systemctl enable --now myapp',
+      },
+    ],
+    exitCodes: [
+      { code: '0', meaning: 'the unit was printed or written' },
+      { code: String(EXIT.USAGE), meaning: 'a usage error, or a command, node or sdwrap not found' },
+    ],
+  },
+  {
+    name: 'reload',
+    synopsis: 'sdwrap reload [options]',
+    summary: 'ask the sdwrap of this unit to reload the app and wait until every probe passes again (for ExecReload=)',
+    description:
+      "Asks the sdwrap running in the same unit, over its control socket, to reload the app, and waits. sdwrap does what a SIGHUP " +
+      'would make it do: RELOADING=1, SIGHUP relayed to the app, READY=1 once every probe has passed again. With Type=notify and ' +
+      'ExecReload=sdwrap reload, `systemctl reload` then returns only once the app serves again, also on systemd older than 253, ' +
+      'which has no Type=notify-reload. Asked while another reload is under way, it waits for that one to end and then asks.',
+    groups: RELOAD_GROUPS,
+    hidden: [],
+    examples: [{ title: "A unit's reload on systemd 252 (sdwrap unit writes it):", command: 'ExecReload=/usr/bin/node /usr/local/bin/sdwrap reload --timeout 1min' }],
+    exitCodes: [
+      { code: '0', meaning: 'reloaded: SIGHUP relayed, and every probe passed again' },
+      {
+        code: String(RELOAD_EXIT.FAILED),
+        meaning: 'the reload failed or was refused (probes not passing in time, the app unhealthy, stopping or still starting): the reason on stderr',
+      },
+      { code: String(EXIT.USAGE), meaning: 'a usage error, or no control socket to ask' },
+      { code: String(RELOAD_EXIT.UNREACHABLE), meaning: 'no sdwrap answered on the control socket' },
+    ],
+  },
+];
+
+/** The reference of a subcommand. */
+export function commandReference(name: CommandReference['name']): CommandReference {
+  return COMMANDS.find((c) => c.name === name)!;
+}
+
+/** Every long flag a reference lists ("--http", "--no-systemd", ...), for the tests that compare it with the README. */
+export function longFlags(groups: readonly OptionGroup[] = OPTION_GROUPS): string[] {
+  return groups.flatMap((g) => g.options.map(flagName));
 }
 
 /** The description as shown, with its default and whether it repeats. */
@@ -177,5 +342,18 @@ export function helpEpilogue(): string {
   const examples = EXAMPLES.map((e) => `  ${e.title}\n    ${e.command}`).join('\n');
   const codes = EXIT_CODES.map((e) => `  ${pad(e.code, 9)}${e.meaning}`).join('\n');
   const env = ENVIRONMENT.map((e) => `  ${e.name}\n    ${e.meaning}`).join('\n');
-  return `\n${SPAN_TEXT}\n\nExamples:\n${examples}\n\nExit status:\n${codes}\n\nEnvironment:\n${env}\n\nThe manual: man sdwrap, or README.md.\n`;
+  const width = Math.max(...COMMANDS.map((c) => c.name.length)) + 2;
+  const commands = COMMANDS.map((c) => `  ${pad(c.name, width)}${c.summary}`).join('\n');
+  return (
+    `\nCommands (the first argument; \`sdwrap <command> --help\` for each; an app named like one runs as sdwrap [options] -- probe):\n${commands}\n` +
+    `\n${SPAN_TEXT}\n\nExamples:\n${examples}\n\nExit status:\n${codes}\n\nEnvironment:\n${env}\n\nThe manual: man sdwrap, or README.md.\n`
+  );
+}
+
+/** The text after the options in `sdwrap <command> --help`. */
+export function commandEpilogue(command: CommandReference): string {
+  const examples = command.examples.map((e) => `  ${e.title}\n    ${e.command}`).join('\n');
+  const codes = command.exitCodes.map((e) => `  ${e.code.padEnd(9)}${e.meaning}`).join('\n');
+  const span = command.groups.some((g) => g.options.some((o) => o.flags.includes('<span>'))) ? `\n${SPAN_TEXT}\n` : '';
+  return `${span}\nExamples:\n${examples}\n\nExit status:\n${codes}\n\nThe manual: man sdwrap, or README.md.\n`;
 }
