@@ -1,7 +1,7 @@
 // Writes dist/sdwrap.1 from src/help.ts, the same source `sdwrap --help` is built from, so the man page
 // cannot drift from the help. Run by `npm run build` (and so by prepack).
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { ENVIRONMENT, EXAMPLES, EXIT_CODES, OPTION_GROUPS, SPAN_TEXT, SUMMARY, describeOption } from '../src/help.js';
+import { COMMANDS, ENVIRONMENT, EXAMPLES, EXIT_CODES, OPTION_GROUPS, SPAN_TEXT, SUMMARY, describeOption } from '../src/help.js';
 
 /** Escapes text for roff: backslashes, and a leading dot or quote that would read as a request. */
 function roff(text: string): string {
@@ -29,6 +29,7 @@ const lines: string[] = [
   '.SH SYNOPSIS',
   '.B sdwrap',
   '[\\fIoptions\\fR] [\\fB\\-\\-\\fR] \\fIcommand\\fR [\\fIargs\\fR...]',
+  ...COMMANDS.flatMap((c) => ['.br', roff(c.synopsis)]),
   '.SH DESCRIPTION',
   roff(SUMMARY),
   '.PP',
@@ -40,6 +41,18 @@ lines.push('.SH OPTIONS');
 for (const group of OPTION_GROUPS) {
   lines.push(`.SS ${roff(group.title)}`);
   for (const option of group.options) lines.push('.TP', flags(option.flags), roff(describeOption(option)));
+}
+// Each subcommand after the run's own reference: its options stay out of OPTIONS, which lists a run's.
+lines.push('.SH COMMANDS', roff('The first argument may name a command; an app named like one runs as sdwrap [options] -- probe.'));
+for (const command of COMMANDS) {
+  lines.push(`.SS ${roff(command.synopsis)}`, roff(command.description));
+  for (const group of command.groups) {
+    lines.push('.PP', `\\fI${roff(group.title)}\\fR`);
+    for (const option of group.options) lines.push('.TP', flags(option.flags), roff(describeOption(option)));
+  }
+  for (const example of command.examples) lines.push('.PP', roff(example.title), '.PP', '.nf', '.RS 4', roff(example.command), '.RE', '.fi');
+  lines.push('.PP', 'Exit status:');
+  for (const exit of command.exitCodes) lines.push('.TP', `\\fB${roff(exit.code)}\\fR`, roff(exit.meaning));
 }
 lines.push('.SH EXAMPLES');
 for (const example of EXAMPLES) lines.push('.PP', roff(example.title), '.PP', '.nf', `.RS 4`, roff(example.command), '.RE', '.fi');

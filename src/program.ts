@@ -26,17 +26,16 @@ export interface ProgramSpec {
   epilogue: string;
   /** The subcommand, for the pointer at the end of a usage error. */
   command?: string;
-  /** What the words after the options are, for --help. */
-  argument?: string;
+  /** What the words after the options are, for --help; null when the command takes none. */
+  argument?: string | null;
   version?: string;
 }
 
 /** A commander program that parses options up to the first argument that is not one, and never exits itself. */
 export function buildProgram(spec: ProgramSpec): Command {
-  const program = new Command(spec.name)
-    .usage(spec.usage)
-    .description(spec.description)
-    .argument('[command...]', spec.argument ?? 'the app, with its arguments')
+  const program = new Command(spec.name).usage(spec.usage).description(spec.description);
+  if (spec.argument !== null) program.argument('[command...]', spec.argument ?? 'the app, with its arguments');
+  program
     .passThroughOptions()
     .allowExcessArguments(true)
     .exitOverride()

@@ -35,6 +35,7 @@ export async function run(argv: readonly string[]): Promise<number> {
     groups: REFERENCE.groups,
     epilogue: commandEpilogue(REFERENCE),
     command: 'reload',
+    argument: null,
   });
   program.parse(argv as string[], { from: 'user' });
   if (program.args.length > 0) throw new UsageError(`unexpected argument '${program.args[0]}': sdwrap reload takes options only`);
