@@ -127,7 +127,7 @@ export function planUnitTimings(config: Config): UnitTimings {
         : `2 x --stop-timeout (${span(stop)}), over 3 x the liveness verdict bound (${liveness.text}): sdwrap's kill comes before the watchdog's`;
   } else {
     watchdogMs = ceilSecond(Math.max(WATCHDOG_WITHOUT_LIVENESS_MS, 2 * stop));
-    watchdogWhy = 'no liveness probe: the pings vouch for sdwrap alone, and a hung sdwrap is restarted';
+    watchdogWhy = 'No liveness probe: the pings vouch for sdwrap alone, and a hung sdwrap is restarted';
   }
 
   const longestAny = longest(bounds);
@@ -149,7 +149,7 @@ export function planUnitTimings(config: Config): UnitTimings {
     watchdogMs,
     watchdogWhy,
     timeoutStartMs,
-    timeoutStartWhy: `the app's start (${startText}) + --stop-timeout ${span(stop)} + 10s: sdwrap gives up on an app that never gets ready before systemd does`,
+    timeoutStartWhy: `The app's start (${startText}) + --stop-timeout ${span(stop)} + 10s: sdwrap gives up on an app that never gets ready before systemd does`,
     timeoutStopMs: ceilSecond(stop + STOP_SLACK_MS),
     timeoutStopWhy: `--stop-timeout ${span(stop)} + 10s for sdwrap to SIGKILL the app's tree and write its last lines; only then does systemd SIGKILL the cgroup`,
     reloadTimeoutMs: Math.max(1000, timeoutStartMs - RELOAD_SLACK_MS),
@@ -252,10 +252,9 @@ export function renderUnit(plan: UnitPlan): string {
   return `${out.join('\n')}\n`;
 }
 
-/** A comment as a sentence: a capital first, a full stop last. */
+/** A comment ends with a full stop (names such as sdwrap and systemd keep their lower case first letter). */
 function sentence(text: string): string {
-  const capital = text.charAt(0).toUpperCase() + text.slice(1);
-  return /[.!?]$/.test(capital) ? capital : `${capital}.`;
+  return /[.!?]$/.test(text) ? text : `${text}.`;
 }
 
 /** The run's --control-socket, for sdwrap reload to ask the same socket. */

@@ -57,9 +57,12 @@ export async function run(argv: readonly string[], version: string): Promise<num
   if (opts.userUnit && opts.user !== undefined) throw new UsageError('--user and --user-unit: a user manager runs its units as its own user');
   if (opts.userUnit && opts.portBelow1024) throw new UsageError('--port-below-1024 and --user-unit: a user manager has no capability to hand out');
 
-  const node = executable('--node', opts.node ?? process.execPath);
-  const sdwrap = readable('--sdwrap', opts.sdwrap ?? realpathSync(process.argv[1]!));
-  const resolvedCommand = resolveCommand(config.command);
+  // Paths named outright may be for another host, or not installed yet: a warning, not an error.
+  const node = checkPath('--node', opts.node ?? process.execPath, isExecutableFile, 'an executable file');
+  const sdwrap = checkPath('--sdwrap', opts.sdwrap ?? realpathSync(process.argv[1]!), isReadableFile, 'a readable file');
+  const resolvedCommand = config.command.includes('/')
+    ? checkPath('the command', path.resolve(config.command), isExecutableFile, 'an executable file')
+    : findOnPath(config.command);
   const { type, typeWhy } = chooseType(opts.type ?? 'auto');
   const workingDirectory = opts.workingDirectory === undefined ? undefined : directory('--working-directory', opts.workingDirectory);
   const environment = (opts.environment ?? []).map(validateAssignment);
@@ -179,9 +182,8 @@ function configPaths(runArgs: readonly string[]): string[] {
   return runArgs.flatMap((word, i) => (word === '--config' ? [runArgs[i + 1]!] : []));
 }
 
-/** The command by absolute path: as given when it holds a slash, else the first executable on PATH. */
-function resolveCommand(command: string): string {
-  if (command.includes('/')) return executable('the command', path.resolve(command));
+/** A command without a slash: the first executable of that name on PATH, by absolute path. */
+function findOnPath(command: string): string {
   for (const dir of (process.env.PATH ?? '').split(':')) {
     if (!dir.startsWith('/')) continue;
     const candidate = path.join(dir, command);
@@ -199,21 +201,20 @@ function isExecutableFile(file: string): boolean {
   }
 }
 
-function executable(what: string, file: string): string {
-  if (!path.isAbsolute(file)) throw new UsageError(`${what} must be an absolute path, got '${file}'`);
-  if (!isExecutableFile(file)) throw new UsageError(`${what} ${file} is not an executable file`);
-  return file;
-}
-
-function readable(what: string, file: string): string {
-  if (!path.isAbsolute(file)) throw new UsageError(`${what} must be an absolute path, got '${file}'`);
+function isReadableFile(file: string): boolean {
   try {
     accessSync(file, constants.R_OK);
-    if (statSync(file).isFile()) return file;
+    return statSync(file).isFile();
   } catch {
-    // below
+    return false;
   }
-  throw new UsageError(`${what} ${file} is not a readable file`);
+}
+
+/** An absolute path, or a UsageError; a warning when it is not (yet) what it should be here. */
+function checkPath(what: string, file: string, ok: (file: string) => boolean, kind: string): string {
+  if (!path.isAbsolute(file) || /\n/.test(file)) throw new UsageError(`${what} must be an absolute path, got '${file}'`);
+  if (!ok(file)) say(`sdwrap unit: warning: ${what} ${file} is not ${kind} on this host: the unit will not start until it is`);
+  return file;
 }
 
 function directory(what: string, dir: string): string {
