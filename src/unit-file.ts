@@ -168,7 +168,7 @@ export function renderUnit(plan: UnitPlan): string {
   const ctl = plan.userUnit ? 'systemctl --user' : 'systemctl';
   const where = plan.userUnit ? '~/.config/systemd/user/' : '/etc/systemd/system/';
   out.push(
-    `# ${unit}: ${plan.command} under sdwrap, written by \`sdwrap unit\` (sdwrap ${plan.version}).`,
+    `# ${unit}: ${shortCommand(plan)} under sdwrap, written by \`sdwrap unit\` (sdwrap ${plan.version}).`,
     '# The comment above each setting sdwrap chose gives the reason; units/sdwrap-example.service in the',
     '# sdwrap package explains the rest.',
     `# Install: put it in ${where}, then: ${ctl} daemon-reload && ${ctl} enable --now ${unit}`,
@@ -211,8 +211,10 @@ export function renderUnit(plan: UnitPlan): string {
   set('RestartSec', RESTART_SEC);
   set('KillMode', 'mixed', `systemctl stop signals sdwrap alone: it stops the app's whole tree itself, within --stop-timeout (${span(plan.config.stopTimeoutMs)}).`);
   set('TimeoutStopSec', span(t.timeoutStopMs), t.timeoutStopWhy);
-  if (plan.workingDirectory !== undefined) set('WorkingDirectory', escapeSpecifiers(plan.workingDirectory), '--working-directory.');
-  plan.environment.forEach((assignment, i) => set('Environment', quoteIfNeeded(escapeSpecifiers(assignment)), i === 0 ? '--environment.' : undefined));
+  if (plan.workingDirectory !== undefined) set('WorkingDirectory', escapeSpecifiers(plan.workingDirectory), '--working-directory: sdwrap and the app start here');
+  plan.environment.forEach((assignment, i) =>
+    set('Environment', quoteIfNeeded(escapeSpecifiers(assignment)), i === 0 ? '--environment: for sdwrap, which passes its environment on to the app' : undefined),
+  );
 
   out.push(
     '',
@@ -255,6 +257,12 @@ export function renderUnit(plan: UnitPlan): string {
 /** A comment ends with a full stop (names such as sdwrap and systemd keep their lower case first letter). */
 function sentence(text: string): string {
   return /[.!?]$/.test(text) ? text : `${text}.`;
+}
+
+/** The app's command line for the header, within a line's width. */
+function shortCommand(plan: UnitPlan): string {
+  const text = [plan.command, ...plan.args].join(' ').replace(/\s+/g, ' ');
+  return text.length > 60 ? `${text.slice(0, 59)}…` : text;
 }
 
 /** The run's --control-socket, for sdwrap reload to ask the same socket. */
