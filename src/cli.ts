@@ -10,8 +10,6 @@ import type { ExitPlan } from './exit-plan.js';
 import { createLogger, type Logger } from './logger.js';
 import { createNotifier, silentNotifier } from './notify.js';
 import { killCurrentTree, supervise } from './supervisor.js';
-import { watchdogPeriodMs } from './systemd-env.js';
-import { planProbeTiming } from './timing.js';
 
 const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
 
@@ -91,9 +89,6 @@ async function main(argv: readonly string[]): Promise<ExitPlan> {
     throw error;
   }
   const env = process.env;
-  // A WatchdogSec= that no probe timing can fit is the user's to fix, before anything is spawned.
-  const watchdogMs = config.noSystemd ? undefined : watchdogPeriodMs(env, process.pid);
-  for (const probe of config.probes) planProbeTiming(probe, config, watchdogMs);
   const log = await createLogger({ level: config.logLevel, format: config.logFormat });
   installLastResort(log);
   warnAboutSetup(config, env, log);
