@@ -105,7 +105,8 @@ function warnAboutSetup(config: Config, env: NodeJS.ProcessEnv, log: Logger): vo
   const why = 'NOTIFY_SOCKET is not set (is this a systemd unit with Type=notify?)';
   if (config.onUnhealthy === 'watchdog') log.warn(`--on-unhealthy watchdog: ${why}: sdwrap will kill an unhealthy app itself instead`);
   if (config.notifier === 'native') log.warn(`--notifier native: ${why}: nothing will be sent`);
-  log.warn(`${why}, and --no-systemd is not given: nothing will restart the app when it fails; use --no-systemd to have sdwrap restart it`);
+  // Worded without the socket's name: an unset one is the normal state of a run by hand.
+  log.warn('not under systemd, and --no-systemd is not given: nothing will restart the app when it fails (use --no-systemd to have sdwrap restart it)');
 }
 
 /** A bug in sdwrap must still end with a line saying so, not a silent hang, and must not leave the app
