@@ -12,8 +12,6 @@ import { createLogger, type Logger } from './logger.js';
 import { createNotifier, silentNotifier } from './notify.js';
 import { buildProgram, helpPointer, readRunOptions, say } from './program.js';
 import { killCurrentTree, supervise } from './supervisor.js';
-import { watchdogPeriodMs } from './systemd-env.js';
-import { planProbeTiming } from './timing.js';
 
 const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
 
@@ -59,9 +57,6 @@ async function main(argv: readonly string[]): Promise<ExitPlan> {
     throw error;
   }
   const env = process.env;
-  // A WatchdogSec= that no probe timing can fit is the user's to fix, before anything is spawned.
-  const watchdogMs = config.noSystemd ? undefined : watchdogPeriodMs(env, process.pid);
-  for (const probe of config.probes) planProbeTiming(probe, config, watchdogMs);
   const log = await createLogger({ level: config.logLevel, format: config.logFormat });
   installLastResort(log);
   warnAboutSetup(config, env, log);
@@ -92,7 +87,8 @@ function warnAboutSetup(config: Config, env: NodeJS.ProcessEnv, log: Logger): vo
   const why = 'NOTIFY_SOCKET is not set (is this a systemd unit with Type=notify?)';
   if (config.onUnhealthy === 'watchdog') log.warn(`--on-unhealthy watchdog: ${why}: sdwrap will kill an unhealthy app itself instead`);
   if (config.notifier === 'native') log.warn(`--notifier native: ${why}: nothing will be sent`);
-  log.warn(`${why}, and --no-systemd is not given: nothing will restart the app when it fails; use --no-systemd to have sdwrap restart it`);
+  // Worded without the socket's name: an unset one is the normal state of a run by hand.
+  log.warn('not under systemd, and --no-systemd is not given: nothing will restart the app when it fails (use --no-systemd to have sdwrap restart it)');
 }
 
 /** A bug in sdwrap must still end with a line saying so, not a silent hang, and must not leave the app

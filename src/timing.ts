@@ -1,6 +1,5 @@
 // How often to probe and how long a success stays fresh, given the flags and systemd's watchdog.
 import { formatSpan } from './duration.js';
-import { UsageError } from './errors.js';
 import type { Config, ProbeConfig } from './config.js';
 
 export interface TimingInput {
@@ -47,7 +46,8 @@ export const START_INTERVAL_MS = 1000;
  * + timeout after the last success) before systemd's watchdog would fire, so that a hung app is killed by
  * sdwrap with its reason logged rather than by systemd with none. Pings go out every W/2 while healthy,
  * so the last one may be W/2 old at the last success: the verdict must come within W/3 of it.
- * Throws UsageError when no interval and timeout at or above the floors fit.
+ * When no interval and timeout at or above the floors fit, the interval goes to its floor and a warning
+ * says that systemd's watchdog will act first.
  */
 export function planTiming(input: TimingInput): Timing {
   const { failureThreshold, watchdogMs } = input;
@@ -57,14 +57,18 @@ export function planTiming(input: TimingInput): Timing {
     const budget = Math.floor(watchdogMs / 3);
     const fitted = fitBudget(budget, input);
     if (!fitted) {
+      // The user's threshold leaves no room (a high one, often, to ride out a slow start). Refusing to run
+      // would break a unit that worked; say plainly what will happen instead, and what would fix it.
       const need = failureThreshold * MIN_INTERVAL_MS + MIN_TIMEOUT_MS;
-      throw new UsageError(
-        `WatchdogSec=${formatSpan(watchdogMs)} is too short: sdwrap must reach its verdict within WatchdogSec/3 (${formatSpan(budget)}), ` +
-          `but --failure-threshold ${failureThreshold} x --interval (at least ${formatSpan(MIN_INTERVAL_MS)}) + --timeout (at least ${formatSpan(MIN_TIMEOUT_MS)}) ` +
-          `takes ${formatSpan(need)}: raise WatchdogSec= to at least ${formatSpan(need * 3)}, or lower --failure-threshold`,
-      );
-    }
-    if (fitted.intervalMs !== intervalMs || fitted.timeoutMs !== timeoutMs) {
+      intervalMs = Math.min(intervalMs, MIN_INTERVAL_MS);
+      notes.push({
+        level: 'warn',
+        msg:
+          `WatchdogSec=${formatSpan(watchdogMs)} cannot hold sdwrap's verdict: --failure-threshold ${failureThreshold} x --interval ${formatSpan(intervalMs)} ` +
+          `+ --timeout ${formatSpan(timeoutMs)} is longer than WatchdogSec/3 (${formatSpan(budget)}), so on a hang systemd's watchdog will act first, ` +
+          `with no reason logged: lower --failure-threshold, or raise WatchdogSec= to at least ${formatSpan(need * 3)}`,
+      });
+    } else if (fitted.intervalMs !== intervalMs || fitted.timeoutMs !== timeoutMs) {
       const changed = [
         fitted.intervalMs !== intervalMs ? `--interval ${formatSpan(intervalMs)} -> ${formatSpan(fitted.intervalMs)}` : '',
         fitted.timeoutMs !== timeoutMs ? `--timeout ${formatSpan(timeoutMs)} -> ${formatSpan(fitted.timeoutMs)}` : '',

@@ -42,11 +42,21 @@ test('WatchdogSec=2s with default flags: interval and timeout fit WatchdogSec/3,
   }
 });
 
-test('a WatchdogSec= too short for any probe timing is a usage error before anything runs', async () => {
-  const run = runSdwrap(['--http', 'http://127.0.0.1:1/healthz', '--', 'sleep', '30'], { env: { WATCHDOG_USEC: '900000', WATCHDOG_PID: undefined } });
-  assert.deepEqual(await run.waitForExit(10_000), { code: 2, signal: null }, run.dump());
-  assert.equal(run.stderr.length, 1, run.dump());
-  assert.match(run.stderr[0]!, /^sdwrap: WatchdogSec=900ms is too short: .*--failure-threshold 3 x --interval .* \+ --timeout .*raise WatchdogSec= to at least 1s 200ms, or lower --failure-threshold/);
+test('a WatchdogSec= too short for any probe timing: a warning that says systemd will act first, and what to change', async () => {
+  const listener = await NotifyListener.start();
+  try {
+    const run = runSdwrap(['--tcp', '127.0.0.1:1', '--', 'sleep', '30'], {
+      notifySocket: listener.address,
+      env: { WATCHDOG_USEC: '900000', WATCHDOG_PID: undefined },
+    });
+    const note = await run.waitForLog((l) => /cannot hold sdwrap's verdict/.test(String(l.msg)), 10_000);
+    assert.equal(note.level, 'warn');
+    assert.match(String(note.msg), /^WatchdogSec=900ms cannot hold .*--failure-threshold 3 x --interval 100ms .*raise WatchdogSec= to at least 1s 200ms$/);
+    run.kill('SIGTERM');
+    await run.waitForExit(10_000);
+  } finally {
+    await listener.close();
+  }
 });
 
 test('a --timeout the user set that must change to fit WatchdogSec= is a warning', async () => {
@@ -88,7 +98,7 @@ test('setups that start but will not do what the user expects are warned about a
   const warnings = run.logs.filter((l) => l.level === 'warn').map((l) => String(l.msg));
   assert.ok(warnings.some((w) => /^--on-unhealthy watchdog: NOTIFY_SOCKET is not set .*kill an unhealthy app itself/.test(w)), run.dump());
   assert.ok(warnings.some((w) => /^--notifier native: NOTIFY_SOCKET is not set/.test(w)), run.dump());
-  assert.equal(warnings.filter((w) => /nothing will restart the app when it fails; use --no-systemd/.test(w)).length, 1, run.dump());
+  assert.equal(warnings.filter((w) => /^not under systemd, .*nothing will restart the app when it fails \(use --no-systemd/.test(w)).length, 1, run.dump());
   // Neither hint where they do not apply: under systemd, or in local mode.
   const listener = await NotifyListener.start();
   try {
@@ -98,7 +108,7 @@ test('setups that start but will not do what the user expects are warned about a
     ] as const) {
       const quiet = runSdwrap([...args], opts);
       await quiet.waitForExit(10_000);
-      assert.ok(!quiet.logs.some((l) => /NOTIFY_SOCKET is not set/.test(String(l.msg))), quiet.dump());
+      assert.ok(!quiet.logs.some((l) => /NOTIFY_SOCKET is not set|not under systemd/.test(String(l.msg))), quiet.dump());
     }
   } finally {
     await listener.close();

@@ -58,7 +58,7 @@ test('4. a tree that ignores SIGTERM, with a grandchild that left the session, i
   assert.deepEqual(await run.waitForExit(15_000), { code: 69, signal: null }, run.dump());
   assert.ok(run.stdout.includes('tree got SIGTERM'), run.dump());
   assert.ok(run.logs.some((l) => l.msg === 'stop timeout reached: killing the tree'), run.dump());
-  assert.match(String(run.logs.find((l) => l.msg === 'unhealthy: killing the child')?.reason), /^not ready by the end of the start period \(1s\): exec "test -e \/nonexistent-sdwrap" \(last: exit 1\)$/);
+  assert.match(String(run.logs.find((l) => l.msg === 'unhealthy: killing the child')?.reason), /^not ready by the end of the start period \(1s\): exec "test -e \/nonexistent-sdwrap" \(last: exit 1\); if the app needs longer to start, raise --start-period$/);
   // sdwrap exits only once every process of the tree is gone: check at once, no grace.
   assert.deepEqual(processesWithEnv(marker.key, marker.value).map((p) => `${p.pid} ${p.cmdline.join(' ')}`), []);
 });
@@ -69,7 +69,7 @@ test('4. readiness fails closed: never healthy by the end of the start period', 
   try {
     const run = runSdwrap(['--tcp', `127.0.0.1:${port}`, '--start-period', '800ms', '--interval', '100ms', '--', 'sleep', '30'], { notifySocket: listener.address });
     assert.deepEqual(await run.waitForExit(10_000), { code: 69, signal: null }, run.dump());
-    assert.match(String(run.logs.find((l) => l.msg === 'unhealthy: killing the child')?.reason), /^not ready by the end of the start period \(800ms\): TCP 127\.0\.0\.1:\d+ \(last: .*ECONNREFUSED.*\)$/);
+    assert.match(String(run.logs.find((l) => l.msg === 'unhealthy: killing the child')?.reason), /^not ready by the end of the start period \(800ms\): TCP 127\.0\.0\.1:\d+ \(last: .*ECONNREFUSED.*\); if the app needs longer to start, raise --start-period$/);
     assert.equal(listener.all('READY').length, 0);
   } finally {
     await listener.close();

@@ -2,7 +2,6 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { planExit } from '../../src/exit-plan.js';
 import { planTiming } from '../../src/timing.js';
-import { UsageError } from '../../src/errors.js';
 import { childEnv, isValidNotifySocket, stderrIsJournal, watchdogPeriodMs } from '../../src/systemd-env.js';
 import { withSyslogPrefix } from '../../src/logger.js';
 
@@ -76,10 +75,14 @@ test('timing: under WatchdogSec the verdict bound (threshold x interval + timeou
   const both = planTiming({ ...base, intervalMs: 500, timeoutMs: 900, intervalSet: true, timeoutSet: true, watchdogMs: 1200 });
   assert.ok(3 * both.intervalMs + both.timeoutMs <= 400);
   assert.equal(both.notes[0]!.level, 'warn');
-  // Nothing fits above the floors: a usage error that names WatchdogSec, the threshold and what to change.
-  assert.throws(
-    () => planTiming({ ...base, watchdogMs: 1000 }),
-    (e: unknown) => e instanceof UsageError && /^WatchdogSec=1s is too short: .*--failure-threshold 3 x --interval .*--timeout .*raise WatchdogSec= to at least 1s 200ms, or lower --failure-threshold$/.test(e.message),
+  // Nothing fits above the floors (here the threshold): the interval goes to its floor, the timeout stays, and a
+  // warning says that systemd's watchdog will act first, and what to change.
+  const tight = planTiming({ ...base, timeoutMs: 300, timeoutSet: true, failureThreshold: 100, watchdogMs: 3000 });
+  assert.deepEqual([tight.intervalMs, tight.timeoutMs], [100, 300]);
+  assert.equal(tight.notes[0]!.level, 'warn');
+  assert.match(
+    tight.notes[0]!.msg,
+    /^WatchdogSec=3s cannot hold sdwrap's verdict: --failure-threshold 100 x --interval 100ms \+ --timeout 300ms .*systemd's watchdog will act first.*raise WatchdogSec= to at least 30s 300ms$/,
   );
   assert.deepEqual(planTiming({ ...base, intervalMs: 500, watchdogMs: 60_000 }).notes, []);
   // An interval already below the floor is never lengthened.
