@@ -64,7 +64,7 @@ async function main(argv: readonly string[]): Promise<ExitPlan> {
   const heartbeat = config.heartbeatUrl
     ? (await import('./heartbeat.js')).createHeartbeat(config.heartbeatUrl, log, { minIntervalMs: config.heartbeatEveryMs })
     : undefined;
-  // `sdwrap reload` asks over the control socket: its requests join the signals the supervisor hears.
+  // `sdwrap reload` asks over the control socket: its requests reach the supervisor as 'reload' events.
   const socketPath = controlSocketPath(config.controlSocket, env);
   const control = socketPath
     ? await (await import('./control-socket.js')).serveControlSocket({
@@ -75,7 +75,7 @@ async function main(argv: readonly string[]): Promise<ExitPlan> {
       })
     : undefined;
   try {
-    return await supervise(config, { log, notifier, env, pid: process.pid, heartbeat, signals: control?.signals, observer: control?.observer });
+    return await supervise(config, { log, notifier, env, pid: process.pid, heartbeat, control: control?.requests, observer: control?.observer });
   } finally {
     await control?.close();
   }

@@ -1,7 +1,8 @@
 // The control socket: a unix stream socket (mode 0600, so only the service's user, and root, can connect)
 // over which `sdwrap reload` asks the running sdwrap to reload the app, and waits until every probe has
-// passed again. A request raises SIGHUP on the supervisor's own signal path, so a reload asked for here is
-// the reload a SIGHUP starts: RELOADING=1 + MONOTONIC_USEC=, SIGHUP relayed, READY=1 once the probes pass.
+// passed again. A request is the lifecycle's 'reload-request': the reload a SIGHUP starts (SIGHUP relayed,
+// READY=1 once every probe started since has passed), less RELOADING=1, as systemd is reloading already
+// while ExecReload= runs.
 //
 // Served when --control-socket is given or RUNTIME_DIRECTORY is set ($RUNTIME_DIRECTORY/sdwrap.sock);
 // removed when sdwrap exits. A stale socket (nobody listening) is replaced; a live one means another
@@ -33,15 +34,13 @@ export interface ControlSocketOptions {
   log: Logger;
   /** Resolves once every sd_notify message sent so far is out: READY=1 reaches systemd before the answer. */
   drain: () => Promise<void>;
-  /** The process whose signals the supervisor would otherwise listen to. */
-  signals?: Pick<NodeJS.Process, 'on' | 'off'>;
   clock?: Clock;
 }
 
 export interface ControlSocket {
   readonly path: string;
-  /** For SupervisorDeps.signals: the process's signals, plus the SIGHUP a reload request raises. */
-  readonly signals: Pick<NodeJS.Process, 'on' | 'off'>;
+  /** For SupervisorDeps.control: a 'reload' event for each reload asked for. */
+  readonly requests: Pick<NodeJS.EventEmitter, 'on' | 'off'>;
   /** For SupervisorDeps.observer: how the socket learns a reload's outcome. */
   readonly observer: SupervisorObserver;
   /** Stops serving and removes the socket; safe to call twice. */
@@ -59,7 +58,6 @@ interface PendingReload {
 export async function serveControlSocket(options: ControlSocketOptions): Promise<ControlSocket> {
   const { path, origin, log } = options;
   const clock = options.clock ?? systemClock;
-  const processSignals = options.signals ?? process;
   const requests = new EventEmitter();
   let view: RunView = { state: 'starting', cause: undefined, child: undefined };
   let pending: PendingReload | undefined;
@@ -83,19 +81,21 @@ export async function serveControlSocket(options: ControlSocketOptions): Promise
       case 'starting':
         return refuse(peer, 'not-ready', 'the app is still starting (READY=1 not sent yet): a reload needs it ready first');
       case 'reloading':
-        return refuse(peer, 'busy', 'a reload is under way: ask again once it has ended');
+        // Another asker waits on the reload under way: this one asks again once it has ended. A reload
+        // nobody waits on any more (a SIGHUP's, or one whose asker gave up) starts over for this one.
+        if (pending?.peer) return refuse(peer, 'busy', 'a reload is under way: ask again once it has ended');
+        break;
       case 'running':
         break;
       default:
         return refuse(peer, 'stopping', endingText(view));
     }
     pending = { peer, startedAt: clock.now() };
-    // The supervisor's SIGHUP handler, reached as a real SIGHUP would reach it: it moves to 'reloading' at once.
-    requests.emit('SIGHUP', 'SIGHUP');
-    const after = current();
-    if (after.state !== 'reloading') {
+    // The supervisor handles it at once: SIGHUP relayed, state 'reloading'.
+    requests.emit('reload');
+    if (current().state !== 'reloading' || requests.listenerCount('reload') === 0) {
       pending = undefined;
-      return refuse(peer, 'stopping', `the reload did not start (${after.state === 'running' ? 'no run is listening' : endingText(after)})`);
+      return refuse(peer, 'stopping', `the reload did not start (${current().state === 'running' ? 'no run is listening' : endingText(current())})`);
     }
     reply(peer, { event: 'reloading' });
   }
@@ -163,23 +163,10 @@ export async function serveControlSocket(options: ControlSocketOptions): Promise
   process.on('exit', removeAtExit);
   log.info({ controlSocket: path }, 'control socket ready');
 
-  const signals = {
-    on(signal: NodeJS.Signals, listener: (signal: NodeJS.Signals) => void) {
-      processSignals.on(signal, listener);
-      requests.on(signal, listener);
-      return signals;
-    },
-    off(signal: NodeJS.Signals, listener: (signal: NodeJS.Signals) => void) {
-      processSignals.off(signal, listener);
-      requests.off(signal, listener);
-      return signals;
-    },
-  } as unknown as Pick<NodeJS.Process, 'on' | 'off'>;
-
   let closed: Promise<void> | undefined;
   return {
     path,
-    signals,
+    requests,
     observer,
     close() {
       closed ??= new Promise<void>((resolve) => {

@@ -299,8 +299,8 @@ export const COMMANDS: readonly CommandReference[] = [
     synopsis: 'sdwrap reload [options]',
     summary: 'ask the sdwrap of this unit to reload the app and wait until every probe passes again (for ExecReload=)',
     description:
-      "Asks the sdwrap running in the same unit, over its control socket, to reload the app, and waits. sdwrap does what a SIGHUP " +
-      'would make it do: RELOADING=1, SIGHUP relayed to the app, READY=1 once every probe has passed again. With Type=notify and ' +
+      "Asks the sdwrap running in the same unit, over its control socket, to reload the app, and waits. sdwrap reloads as on a " +
+      'SIGHUP: SIGHUP relayed to the app, READY=1 once every probe started since has passed. With Type=notify and ' +
       'ExecReload=sdwrap reload, `systemctl reload` then returns only once the app serves again, also on systemd older than 253, ' +
       'which has no Type=notify-reload. Asked while another reload is under way, it waits for that one to end and then asks.',
     groups: RELOAD_GROUPS,

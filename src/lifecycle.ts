@@ -42,7 +42,14 @@ export type Event =
   /** The grace period after SIGTERM (--stop-timeout) ran out. */
   | { type: 'deadline' }
   /** Every process of the child's tree is gone. */
-  | { type: 'tree-gone' };
+  | { type: 'tree-gone' }
+  /**
+   * `sdwrap reload` asked over the control socket, as ExecReload=: the reload a SIGHUP starts, less
+   * RELOADING=1. systemd is reloading already, until that command exits; after a RELOADING=1 it would go
+   * on reloading past a failed `sdwrap reload` until READY=1 (systemd 252 re-enters its reload state).
+   * Asked again while reloading (its asker gone), it starts over: SIGHUP again, fresh probes.
+   */
+  | { type: 'reload-request' };
 
 /** Why sdwrap is ending, recorded once: the first reason wins. */
 export type StopCause = { kind: 'signal'; signal: StopSignal } | { kind: 'unhealthy'; reason: string };
@@ -158,6 +165,15 @@ export function transition(m: Machine, event: Event): Transition {
         { type: 'arm-deadline' },
       ]);
     }
+
+    case 'reload-request':
+      if (m.state !== 'running' && m.state !== 'reloading') return same(m);
+      return same({ ...m, state: 'reloading' }, [
+        { type: 'notify', lines: ['STATUS=reloading: SIGHUP relayed (sdwrap reload), waiting for the probes'] },
+        { type: 'relay', signal: 'SIGHUP' },
+        { type: 'log', level: 'info', msg: 'reloading: SIGHUP relayed', fields: { signal: 'SIGHUP', by: 'sdwrap reload' } },
+        { type: 'await-fresh-probes' },
+      ]);
 
     case 'deadline':
       if (m.state !== 'stopping' && m.state !== 'reaping') return same(m);

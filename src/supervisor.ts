@@ -48,6 +48,8 @@ export interface SupervisorDeps {
   heartbeat?: Heartbeat;
   /** Watches the run from outside (the control socket): see SupervisorObserver. */
   observer?: SupervisorObserver;
+  /** Where `sdwrap reload` asks for reloads (the control socket): a 'reload' event each. */
+  control?: Pick<NodeJS.EventEmitter, 'on' | 'off'>;
 }
 
 /** What an observer is told of a run: its state, and why it is ending once it is. */
@@ -171,6 +173,7 @@ class Run {
   readonly #clock: Clock;
   readonly #signals: Pick<NodeJS.Process, 'on' | 'off'>;
   readonly #onSignal = (signal: NodeJS.Signals) => this.#dispatch({ type: 'signal', signal: signal as RelayedSignal });
+  readonly #onReloadRequest = () => this.#dispatch({ type: 'reload-request' });
 
   constructor(
     private readonly config: Config,
@@ -188,6 +191,7 @@ class Run {
     const done = new Promise<RunOutcome>((resolve) => (this.#finish = resolve));
     // Listen before spawning, so a stop signal that arrives early is relayed rather than killing sdwrap.
     for (const signal of RELAYED_SIGNALS) this.#signals.on(signal, this.#onSignal);
+    deps.control?.on('reload', this.#onReloadRequest);
     const env = childEnv(deps.env);
     const probes: Array<{ config: ProbeConfig; probe: Probe }> = [];
     try {
@@ -508,6 +512,7 @@ class Run {
 
   #removeSignalHandlers(): void {
     for (const signal of RELAYED_SIGNALS) this.#signals.off(signal, this.#onSignal);
+    this.deps.control?.off('reload', this.#onReloadRequest);
   }
 }
 

@@ -121,6 +121,27 @@ test('a reload: SIGHUP after READY sends RELOADING=1, relays, waits for fresh pr
   assert.equal(machine.state, 'running');
 });
 
+test('a reload asked by sdwrap reload: as a SIGHUP, less RELOADING=1 (systemd reloads while ExecReload= runs); asked again, it starts over', () => {
+  const { effects, machine } = run([
+    { type: 'reload-request' },
+    { type: 'healthy', detail: 'ok' },
+    { type: 'reload-request' },
+    { type: 'reload-request' },
+    { type: 'healthy', detail: 'reloaded' },
+  ]);
+  const reload = ['notify STATUS=reloading: SIGHUP relayed (sdwrap reload), waiting for the probes', 'relay SIGHUP', 'await-fresh-probes'];
+  // Before READY=1 there is nothing to reload: the control socket refuses, and the table ignores it.
+  assert.deepEqual(effects, ['notify READY=1|STATUS=healthy: ok', ...reload, ...reload, 'notify READY=1|STATUS=healthy: reloaded']);
+  assert.equal(machine.state, 'running');
+  for (const from of [
+    [{ type: 'signal', signal: 'SIGTERM' }],
+    [{ type: 'child-exit', status: { code: 0, signal: null } }],
+  ] as Event[][]) {
+    const stopping = run([{ type: 'healthy', detail: 'ok' }, ...from, { type: 'reload-request' }]);
+    assert.ok(!stopping.effects.includes('relay SIGHUP'), `${from[0]!.type}: ${stopping.effects.join(', ')}`);
+  }
+});
+
 test('SIGABRT (systemd watchdog) stops like SIGTERM', () => {
   const { effects } = run([{ type: 'healthy', detail: 'ok' }, { type: 'signal', signal: 'SIGABRT' }]);
   assert.deepEqual(effects.slice(1), ['relay SIGABRT', 'notify STOPPING=1|STATUS=stopping on SIGABRT', 'stop-probing', 'arm-deadline']);
