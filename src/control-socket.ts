@@ -67,7 +67,8 @@ export async function serveControlSocket(options: ControlSocketOptions): Promise
   const reply = (peer: Socket | undefined, message: ControlReply, final = false) => {
     if (!peer || peer.destroyed) return;
     peer.write(`${JSON.stringify(message)}\n`);
-    if (final) peer.end();
+    // Closed for good once written, whether or not the peer ever closes its side.
+    if (final) peer.end(() => peer.destroy());
   };
   const refuse = (peer: Socket, code: ControlErrorCode, message: string) => reply(peer, { event: 'error', code, message }, true);
 
@@ -108,7 +109,8 @@ export async function serveControlSocket(options: ControlSocketOptions): Promise
       pending = undefined;
       const ms = Math.round(clock.now() - reload.startedAt);
       if (next.state === 'running') {
-        void options.drain().then(() => reply(reload.peer, { event: 'reloaded', ms }, true));
+        const answer = () => reply(reload.peer, { event: 'reloaded', ms }, true);
+        void options.drain().then(answer, answer);
         return;
       }
       const message = `the reload failed after ${formatSpan(ms)}: ${endingText(next)}`;
@@ -123,16 +125,16 @@ export async function serveControlSocket(options: ControlSocketOptions): Promise
   function onConnection(peer: Socket): void {
     let buffered = '';
     let answered = false;
+    const timer = clock.setTimeout(() => {
+      if (!answered) refuse(peer, 'bad-request', `no request within ${formatSpan(REQUEST_TIMEOUT_MS)}`);
+      answered = true;
+    }, REQUEST_TIMEOUT_MS);
     // A peer that dies or resets mid-answer is no business of the app's.
     peer.on('error', (error) => log.debug({ err: error.message }, 'control socket: peer error'));
     peer.on('close', () => {
       clock.clearTimeout(timer);
       if (pending?.peer === peer) pending.peer = undefined;
     });
-    const timer = clock.setTimeout(() => {
-      if (!answered) refuse(peer, 'bad-request', `no request within ${formatSpan(REQUEST_TIMEOUT_MS)}`);
-      answered = true;
-    }, REQUEST_TIMEOUT_MS);
     peer.setEncoding('utf8');
     peer.on('data', (chunk: string) => {
       if (answered) return;
@@ -147,9 +149,13 @@ export async function serveControlSocket(options: ControlSocketOptions): Promise
       }
       onRequest(peer, buffered.slice(0, newline).replace(/\r$/, '').trim());
     });
+    // A request without its newline, then the end of what the peer sends (`printf reload | socat ...`): still a request.
     peer.on('end', () => {
-      if (!answered) peer.end();
+      if (answered) return;
       answered = true;
+      clock.clearTimeout(timer);
+      if (buffered.trim() === '') peer.destroy();
+      else onRequest(peer, buffered.replace(/\r?\n$/, '').trim());
     });
   }
 
