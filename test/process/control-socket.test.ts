@@ -54,7 +54,8 @@ async function supervise(
     [
       ...(opts.env?.RUNTIME_DIRECTORY ? [] : ['--control-socket', socket]),
       '--probe', liveness, '--probe', `readiness:http:${healthz}`,
-      '--interval', '150ms', '--timeout', '500ms', '--failure-threshold', '3', '--stop-timeout', '2s',
+      // A start period: a loaded machine may take a while to start the fixture's node.
+      '--interval', '150ms', '--timeout', '500ms', '--failure-threshold', '3', '--stop-timeout', '2s', '--start-period', '20s',
       ...(opts.sdwrap ?? []),
       '--', process.execPath, SERVER, '--port', String(port), ...(opts.app ?? []),
     ],
