@@ -15,6 +15,8 @@ import { childEnv } from '../systemd-env.js';
 import { planProbeTiming } from '../timing.js';
 
 const REFERENCE = commandReference('probe');
+/** Aborted when stdout's reader has gone (`sdwrap probe --watch | head`): --watch then ends. */
+const outputGone = new AbortController();
 
 interface Slot {
   /** 1-based, in the order given. */
@@ -115,10 +117,12 @@ async function watchAll(slots: readonly Slot[], startPeriodMs: number, print: (r
     const stop = () => {
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
+      outputGone.signal.removeEventListener('abort', stop);
       resolve();
     };
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
+    outputGone.signal.addEventListener('abort', stop, { once: true });
   });
   for (const loop of loops) loop.start();
   await stopped;
@@ -192,11 +196,13 @@ function clockTime(date: Date): string {
   return `${two(date.getHours())}:${two(date.getMinutes())}:${two(date.getSeconds())}.${String(date.getMilliseconds()).padStart(3, '0')}`;
 }
 
-/** stdout, synchronously; a reader that went away (`| head`) ends the output, not the command. */
+/** stdout, synchronously; a reader that went away (`| head`) ends the output, and --watch with it. */
 function write(text: string): void {
+  if (outputGone.signal.aborted) return;
   try {
     writeSync(1, text);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EPIPE') throw error;
+    outputGone.abort();
   }
 }

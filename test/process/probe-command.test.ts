@@ -220,6 +220,13 @@ test('--watch --json: state and counts on each record; exit 1 when a probe is no
   }
 });
 
+test('--watch ends when its reader goes away (| head)', async () => {
+  const run = runSdwrap(['probe', '--watch', '--interval', '100ms', '--http', `${base}/healthz`]);
+  await run.waitForStdout(/PASS/);
+  run.proc.stdout!.destroy();
+  assert.deepEqual(await run.waitForExit(10_000), { code: 0, signal: null }, run.dump());
+});
+
 test('a command named probe still runs as an app after --', async () => {
   const binDir = path.join(dir, 'bin');
   rmSync(binDir, { recursive: true, force: true });
