@@ -98,6 +98,15 @@ test('--restart on-failure stops after a clean exit; --restart always restarts i
   assert.equal(restarts(always.logs).length, 2);
 });
 
+test('giving up on an app that died by a signal: 128+N as a code, not the signal (sdwrap was not asked to stop)', async () => {
+  const run = runSdwrap(['--no-systemd', '--restart-delay', '10ms', '--max-restarts', '1', '--', 'sh', '-c', 'kill -TERM $$']);
+  assert.deepEqual(await run.waitForExit(10_000), { code: 143, signal: null }, run.dump());
+  assert.equal(restarts(run.logs).length, 1, run.dump());
+  const gaveUp = run.logs.at(-1)!;
+  assert.match(String(gaveUp.msg), /^gave up: 1 restarts within/, run.dump());
+  assert.equal(gaveUp.reason, 'app was killed by SIGTERM');
+});
+
 test('restart flags need --no-systemd', async () => {
   const run = runSdwrap(['--max-restarts', '3', '--', 'true']);
   assert.deepEqual(await run.waitForExit(10_000), { code: 2, signal: null });
