@@ -10,6 +10,7 @@ import { waitFor } from '../helpers/wait.js';
 
 const SERVER = join(REPO_ROOT, 'test/fixtures/server.mjs');
 const TREE = join(REPO_ROOT, 'test/fixtures/tree.mjs');
+const PRELOAD_NO_PROC = join(REPO_ROOT, 'test/fixtures/preload-no-proc.cjs');
 after(stopAll);
 
 test('4. a SIGSTOPped server is found out and its tree killed within failure-threshold x interval + timeout', async () => {
@@ -116,4 +117,21 @@ test('TCP probe: a listening port is healthy', async () => {
   } finally {
     await listener.close();
   }
+});
+
+test('4. where /proc is missing, the tree is still ended: the group, then tree-kill walking the descendants', async () => {
+  // The preload makes sdwrap's /proc check fail, as on a system without /proc; `ps` (which tree-kill runs) still
+  // works. The detached grandchild left the app's session and group: only a walk of the descendants finds it.
+  const marker = testMarker();
+  const run = runSdwrap(
+    ['--exec', 'exit 1', '--interval', '100ms', '--start-period', '500ms', '--stop-timeout', '1s', '--', process.execPath, TREE, '--detached-grandchild', '--ignore-term'],
+    { marker, env: { NODE_OPTIONS: `--require "${PRELOAD_NO_PROC}"` } },
+  );
+  await run.waitForStdout(/^tree-ready$/m);
+  const members = processesWithEnv(marker.key, marker.value).map((p) => p.pid);
+  assert.ok(members.length >= 5, `the tree is up: ${members.join(' ')}`);
+  assert.deepEqual(await run.waitForExit(15_000), { code: 69, signal: null }, run.dump());
+  assert.ok(run.stdout.includes('tree got SIGTERM'), run.dump());
+  // tree-kill signals asynchronously (it runs ps first): allow it the usual grace.
+  await assertNoLeftovers(marker);
 });
