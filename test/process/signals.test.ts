@@ -91,7 +91,7 @@ test('5. a relayed SIGTERM is followed by SIGCONT: a stopped app acts on it at o
   process.kill(Number(pid), 'SIGSTOP');
   await waitFor(() => readProc(Number(pid))?.state === 'T', { message: 'the app never stopped' });
   run.kill('SIGTERM');
-  assert.deepEqual(await run.waitForExit(20_000), { code: 0, signal: null }, run.dump());
+  assert.deepEqual(await run.waitForExit(10_000), { code: 0, signal: null }, run.dump());
   assert.ok(run.stdout.includes('signal SIGTERM'), run.dump());
   assert.ok(!run.logs.some((l) => l.msg === 'stop timeout reached: killing the tree'), run.dump());
   await assertNoLeftovers(marker);
