@@ -15,11 +15,13 @@ import { supervise } from '../../src/supervisor.js';
 import { FakeClock, settle } from '../helpers/fake-clock.js';
 import { waitFor } from '../helpers/wait.js';
 
+/** Where signals arrive: an EventEmitter stands in for `process`. */
+const asSignals = (emitter: EventEmitter) => emitter as unknown as Pick<NodeJS.Process, 'on' | 'off'>;
+
 /** Above any pid_max Linux allows (2^22): kill(2) and /proc know no such process. */
 const NO_SUCH_PID = 2 ** 30;
 /** WatchdogSec=3s: pings every 1.5 s. */
 const WATCHDOG_USEC = '3000000';
-const PING_EVERY = 1500;
 
 type Mode = 'ok' | 'fail' | 'stall';
 
@@ -104,7 +106,7 @@ async function start(raw: RawOptions, modes: Record<string, Mode> = {}): Promise
     env: { WATCHDOG_USEC },
     pid: 4242,
     clock,
-    signals,
+    signals: asSignals(signals),
     spawn: async (): Promise<ChildHandle> => ({ pid: NO_SUCH_PID, stdout: undefined, stderr: undefined, exited }),
     createProbe: async (probe: ProbeConfig) => {
       const name = probe.target.kind === 'tcp' ? String(probe.target.port) : probe.target.kind;
@@ -222,7 +224,7 @@ test('no WATCHDOG_USEC: no ping at all, however healthy', async () => {
     env: {},
     pid: 4242,
     clock,
-    signals,
+    signals: asSignals(signals),
     spawn: async () => ({ pid: NO_SUCH_PID, stdout: undefined, stderr: undefined, exited: new Promise<ChildStatus>((resolve) => (exit = resolve)) }),
   });
   await waitFor(() => logs.some((l) => l.msg === 'spawned'), { timeout: 5000 });
