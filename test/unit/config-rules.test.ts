@@ -114,6 +114,7 @@ test('URLs, host:port and regexes at their edges', () => {
   assert.equal(validateWsUrl('--ws', 'wss://a/ws'), 'wss://a/ws');
   assert.equal(validateWsUrl('--ws', 'ws://a/ws'), 'ws://a/ws');
   assert.throws(() => validateWsUrl('--ws', 'https://a/'), /--ws expects a ws:\/\/ or wss:\/\/ URL, got 'https:\/\/a\/'/);
+  assert.throws(() => validateWsUrl('--ws', 'not a url'), /--ws expects a ws:\/\/ or wss:\/\/ URL, got 'not a url'/);
   assert.deepEqual(validateHostPort('--tcp', ' db:5432 '), { host: 'db', port: 5432 });
   assert.deepEqual(validateHostPort('--tcp', 'a:1'), { host: 'a', port: 1 });
   assert.deepEqual(validateHostPort('--tcp', 'a:65535'), { host: 'a', port: 65535 });
@@ -152,6 +153,7 @@ test('probe settings: each falls back from the probe to the flag to the default,
   const bad: Array<[Partial<RawProbe>, RegExp]> = [
     [{ interval: '0' }, /^probes\[1\]\.interval must be at least 1ms/],
     [{ timeout: 'x' }, /^probes\[1\]\.timeout expects a time span/],
+    [{ timeout: '0' }, /^probes\[1\]\.timeout must be at least 1ms/],
     [{ failureThreshold: '0' }, /^probes\[1\]\.failureThreshold expects a whole number/],
     [{ successThreshold: '0' }, /^probes\[1\]\.successThreshold expects a whole number/],
   ];
