@@ -130,7 +130,8 @@ test('spans and counts at their edges', () => {
   assert.equal(validateSpan('--x', '5ms', { min: 5 }), 5);
   assert.equal(validateCount('--n', ' 7 '), 7);
   assert.equal(validateCount('--n', '12'), 12);
-  for (const bad of ['0', '7x', 'x7', '', '99999999999999999999']) assert.throws(() => validateCount('--n', bad), /^UsageError: --n expects a whole number of at least 1/, bad);
+  // Digits only: no sign, fraction, exponent or hex that Number() would still read.
+  for (const bad of ['0', '7x', 'x7', '', '99999999999999999999', '+7', '7.0', '1e3', '0x7']) assert.throws(() => validateCount('--n', bad), /^UsageError: --n expects a whole number of at least 1/, bad);
 });
 
 test('--probe ROLE:KIND:TARGET: roles, kinds, and the text as a whole', () => {
