@@ -10,6 +10,7 @@ import { type Row } from './lib/row.js';
 import { cleanup, MARKER, SDWRAP_BIN } from './lib/spawn.js';
 import { fmt } from './lib/stats.js';
 import { detectionRows } from './rows/detection.js';
+import { logLatencyRow } from './rows/log-latency.js';
 import { logRelayRow } from './rows/log-relay.js';
 import { memoryRow } from './rows/memory.js';
 import { probeCostRow } from './rows/probe-cost.js';
@@ -86,6 +87,7 @@ async function main(): Promise<number> {
     ['watchdog-fit', () => watchdogFitRows(opts)],
     ['signal-relay', () => signalRelayRow(opts)],
     ['log-relay', () => logRelayRow(opts)],
+    ['log-latency', () => logLatencyRow(opts)],
   ];
   const only = process.env.BENCH_ONLY?.split(',').filter(Boolean);
   for (const [id, step] of steps) {

@@ -8,7 +8,7 @@ import type { Config, ProbeConfig } from './config.js';
 import { formatSpan } from './duration.js';
 import { EXIT } from './errors.js';
 import { planExit, type ExitPlan } from './exit-plan.js';
-import { isFresh, type HealthState, type ProbeResult, type Verdict } from './health.js';
+import type { HealthState, ProbeResult, Verdict } from './health.js';
 import type { Heartbeat } from './heartbeat.js';
 import { signalTree, terminateTree, waitTreeGone } from './kill-tree.js';
 import {
@@ -33,6 +33,7 @@ import { ProbeLoop } from './probe-loop.js';
 import { createProbe, type Probe } from './probes/probe.js';
 import { childEnv, watchdogPeriodMs } from './systemd-env.js';
 import { planProbeTiming, type Timing } from './timing.js';
+import { vouchFor } from './vouch.js';
 
 /** Process-wide inputs and side effects, passed in so tests can stand in for them. */
 export interface SupervisorDeps {
@@ -154,7 +155,8 @@ class Run {
   #slots: ProbeSlot[] = [];
   #probesStopped: Promise<void> = Promise.resolve();
   #deadline: unknown;
-  #timers: NodeJS.Timeout[] = [];
+  /** The watchdog's and the heartbeat's intervals, on the clock: cleared when probing stops. */
+  #timers: unknown[] = [];
   /** The start period's timers: cleared once the app leaves 'starting'. */
   #startPeriodTimers: NodeJS.Timeout[] = [];
   #lastStatusKey = '';
@@ -265,10 +267,10 @@ class Run {
     const { config, deps } = this;
     if (this.#watchdogMs !== undefined) {
       this.#log.info({ watchdog: formatSpan(this.#watchdogMs) }, 'systemd watchdog on');
-      this.#timers.push(setInterval(() => this.#vouch() && deps.notifier.send(['WATCHDOG=1']), this.#watchdogMs / 2));
+      this.#timers.push(this.#clock.setInterval(() => this.#vouch() && deps.notifier.send(['WATCHDOG=1']), this.#watchdogMs / 2));
     }
     if (deps.heartbeat && this.#slots.length === 0) {
-      this.#timers.push(setInterval(() => this.#vouch() && deps.heartbeat!.ok(), config.heartbeatEveryMs));
+      this.#timers.push(this.#clock.setInterval(() => this.#vouch() && deps.heartbeat!.ok(), config.heartbeatEveryMs));
     }
     // Only while starting: with no probe the app is running already. #dispatch clears these on leaving 'starting'.
     if (config.startPeriodMs > 0 && this.#machine.state === 'starting') {
@@ -308,19 +310,14 @@ class Run {
     this.#dispatch({ type: 'unhealthy', reason, action, fields });
   }
 
-  /** Whether sdwrap vouches for the app now: READY sent, every liveness probe healthy with a fresh success. */
+  /** Whether sdwrap vouches for the app now (the rule is vouchFor's). */
   #vouch(): boolean {
-    if (this.#machine.state !== 'running' && this.#machine.state !== 'reloading') return false;
-    const now = this.#clock.now();
-    for (const slot of this.#slots) {
-      if (!isLiveness(slot.config)) continue;
-      const state = slot.loop.state;
-      if (state.status !== 'healthy' || !isFresh(state, now, slot.timing.freshnessMs)) {
-        this.#log.debug({ probe: slot.probe.description }, 'not vouching: no fresh success');
-        return false;
-      }
+    const probes = this.#slots.map((s) => ({ role: s.config.role, health: s.loop.state, freshnessMs: s.timing.freshnessMs }));
+    const verdict = vouchFor(this.#machine.state, probes, this.#clock.now());
+    if (!verdict.vouch && verdict.why === 'stale') {
+      this.#log.debug({ probe: this.#slots[verdict.probe]!.probe.description }, 'not vouching: no fresh success');
     }
-    return true;
+    return verdict.vouch;
   }
 
   #onProbeResult(slot: ProbeSlot, result: ProbeResult, state: HealthState): void {
@@ -459,7 +456,7 @@ class Run {
         signalTree(pid, 'SIGKILL');
         return;
       case 'stop-probing':
-        for (const timer of this.#timers) clearInterval(timer);
+        for (const timer of this.#timers) this.#clock.clearInterval(timer);
         this.#timers = [];
         if (this.#slots.length > 0) {
           const slots = this.#slots;

@@ -36,6 +36,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as delay } from 'node:timers/promises';
+import { isCI } from '../helpers/ci.js';
 
 export const ROOTFS_VERSION = 1;
 export const ROOTFS_SUITE = 'bookworm';
@@ -63,11 +64,6 @@ const CONTAINER_ENV: NodeJS.ProcessEnv = {
 // ---------------------------------------------------------------------------
 // Prerequisites, skip-or-fail policy
 // ---------------------------------------------------------------------------
-
-export function isCI(): boolean {
-  const v = process.env.CI;
-  return v !== undefined && v !== '' && v !== '0' && v.toLowerCase() !== 'false';
-}
 
 export function which(cmd: string): string | null {
   for (const dir of (process.env.PATH || '/usr/sbin:/usr/bin:/sbin:/bin').split(':').concat(['/usr/sbin', '/sbin'])) {

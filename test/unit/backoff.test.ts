@@ -49,3 +49,18 @@ test('a child healthy for --restart-reset resets backoff and budget', () => {
 test('--max-restarts 0 never restarts', () => {
   assert.equal(nextRestart(emptyHistory, { ...policy, maxRestarts: 0 }, 0, 0, mid).decision.kind, 'give-up');
 });
+
+test('edges: --restart-reset 0 resets only after a healthy moment; a restart exactly one window ago no longer counts; giving up keeps the history', () => {
+  const zeroReset: RestartPolicy = { ...policy, resetAfterMs: 0 };
+  const history: RestartHistory = { streak: 3, times: [1000] };
+  // Never healthy: no reset even with --restart-reset 0, so the streak goes on.
+  assert.equal(nextRestart(history, zeroReset, 2000, 0, mid).history.streak, 4);
+  assert.equal(nextRestart(history, zeroReset, 2000, 1, mid).history.streak, 1);
+  // One restart left in the budget of 1, exactly windowMs old: out of the window, so a restart is allowed.
+  const one: RestartPolicy = { ...policy, maxRestarts: 1 };
+  assert.equal(nextRestart({ streak: 1, times: [0] }, one, policy.windowMs, 0, mid).decision.kind, 'restart');
+  assert.equal(nextRestart({ streak: 1, times: [1] }, one, policy.windowMs, 0, mid).decision.kind, 'give-up');
+  const gaveUp = nextRestart({ streak: 7, times: [10, 20] }, { ...policy, maxRestarts: 2 }, 30, 0, mid);
+  assert.deepEqual(gaveUp.history, { streak: 7, times: [10, 20] });
+  assert.deepEqual(emptyHistory, { streak: 0, times: [] });
+});

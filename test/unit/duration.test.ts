@@ -24,3 +24,9 @@ test('formats spans the way systemd prints them', () => {
   assert.equal(formatSpan(0), '0');
   assert.equal(parseSpan(formatSpan(3_723_004)), 3_723_004);
 });
+
+test('edges: fractions of more than one digit, a bare number with spaces, a leading dot', () => {
+  const cases: Array<[string, number]> = [['1.25s', 1250], ['1.25', 1250], [' 5 ', 5000], ['.25s', 250], ['.5s', 500], ['1.5min 0.25s', 90_250]];
+  for (const [text, ms] of cases) assert.equal(parseSpan(text), ms, text);
+  assert.equal(parseSpan('.s'), undefined);
+});

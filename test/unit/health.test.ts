@@ -59,3 +59,16 @@ test('freshness: only a recent success vouches for the child', () => {
   assert.equal(isFresh(state, 1501, 500), false);
   assert.equal(isFresh(initialHealth(0), 0, 500), false);
 });
+
+test('edges: the start period counts from the spawn, and ends for good once the probe was healthy', () => {
+  const policy = { failureThreshold: 1, successThreshold: 1, startPeriodMs: 100 };
+  // Spawned at 1000: a failure at 1050 is inside the period, one at 1100 is not.
+  let state = initialHealth(1000);
+  state = recordProbe(state, fail(1050), policy).state;
+  assert.equal(state.failures, 0);
+  assert.equal(recordProbe(state, fail(1100), policy).verdict?.status, 'unhealthy');
+  // Healthy within the period: the next failure counts at once, period or not.
+  const long = { ...policy, startPeriodMs: 10_000 };
+  const healthy = recordProbe(initialHealth(0), ok(10), long).state;
+  assert.equal(recordProbe(healthy, fail(20), long).verdict?.status, 'unhealthy');
+});

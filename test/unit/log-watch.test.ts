@@ -8,6 +8,8 @@ class ManualClock implements Clock {
   now = () => this.time;
   setTimeout = () => undefined;
   clearTimeout = () => {};
+  setInterval = () => undefined;
+  clearInterval = () => {};
 }
 
 type Feed = [LogStream, string | Buffer];
