@@ -298,7 +298,8 @@ export function parseProbeFlag(text: string): RawProbe {
 
 /** How a message names a probe's setting: the flag for command-line probes, the path in the file for the others. */
 function settingName(probe: RawProbe, flag: string, field: string): string {
-  return probe.where ? probe.where(field) : flag;
+  if (probe.where) return probe.where(field);
+  return probe.source.startsWith('--') ? flag : `${probe.source}.${field}`;
 }
 
 /** How a message names a top-level setting: its flag, or where it stands in the config file. */
@@ -307,7 +308,8 @@ function label(raw: RawOptions, key: keyof RawOptions, flag: string): string {
 }
 
 function normalizeProbe(probe: RawProbe, raw: RawOptions): ProbeConfig {
-  const name = (flag: string, field: keyof RawOptions & keyof RawProbe) => (probe.where ? probe.where(field) : label(raw, field, flag));
+  const name = (flag: string, field: keyof RawOptions & keyof RawProbe) =>
+    probe.where || !probe.source.startsWith('--') ? settingName(probe, flag, field) : label(raw, field, flag);
   return Object.freeze({
     role: validateChoice(settingName(probe, `${probe.source} role`, 'role'), probe.role ?? 'both', ROLES),
     target: normalizeTarget(probe),

@@ -125,7 +125,7 @@ test('URLs, host:port and regexes at their edges', () => {
 
 test('spans and counts at their edges', () => {
   assert.equal(validateSpan('--x', '2147483647ms', { min: 0 }), 2 ** 31 - 1);
-  assert.throws(() => validateSpan('--x', '2147483648ms', { min: 0 }), /^UsageError: --x must be at most 596h 31min 23s 647ms, got '2147483648ms'$/);
+  assert.throws(() => validateSpan('--x', '2147483648ms', { min: 0 }), /^UsageError: --x must be at most 24 days \(24d 20h 31min 23s 647ms, the longest timer Node\.js keeps\), got '2147483648ms'$/);
   assert.throws(() => validateSpan('--x', '4ms', { min: 5 }), /^UsageError: --x must be at least 5ms, got '4ms'$/);
   assert.equal(validateSpan('--x', '5ms', { min: 5 }), 5);
   assert.equal(validateCount('--n', ' 7 '), 7);
@@ -188,7 +188,7 @@ test('HTTP assertion flags: applied to every HTTP probe of the command line, --p
   assert.equal(plain.body, undefined);
   assert.deepEqual(plain.json, []);
   for (const [flag, value] of [['httpStatus', '200'], ['httpBody', 'ok'], ['httpHeader', ['X: y']], ['httpJson', ['a==1']], ['httpFollowRedirects', true]] as const) {
-    refuses({ tcp: 'a:1', ws: 'ws://a/', [flag]: value }, /^--http-status, --http-header, --http-body, --http-json and --http-follow-redirects need an HTTP probe/);
+    refuses({ tcp: 'a:1', ws: 'ws://a/', [flag]: value }, /^--http-method, --http-request-header, --http-status, --http-header, --http-body, --http-json and --http-follow-redirects need an HTTP probe/);
     // A probe from a config file takes its assertions from the file, not from these flags.
     refuses({ [flag]: value, probes: [fileProbe({ kind: 'http', target: 'http://a/' })] }, /need an HTTP probe/);
   }

@@ -12,15 +12,17 @@ test('an interval that fits the watchdog exactly is left alone, without a note',
   assert.equal(t.intervalMs, 3000);
   assert.deepEqual(t.notes, []);
   assert.equal(t.freshnessMs, 3 * 3000 + 1000);
-  assert.equal(t.pingEveryMs, 15_000);
 });
 
 test('shortened to the floor exactly: a note, but no warning that the watchdog is too short', () => {
   // WatchdogSec=3.9s: (3900 / 3 - 1000) / 3 = 100, the floor itself. At 4.8s: (1600 - 1000) / 3 = 200.
-  const atFloor = planTiming({ ...base, timeoutMs: 1000, watchdogMs: 3900 });
+  // The timeout is the user's, so the interval alone makes room, down to its floor.
+  const atFloor = planTiming({ ...base, timeoutMs: 1000, timeoutSet: true, watchdogMs: 3900 });
   assert.equal(atFloor.intervalMs, 100);
-  assert.deepEqual(atFloor.notes, ['--interval shortened to 100ms so a hang is detected within WatchdogSec/3 (1s 300ms)']);
-  const above = planTiming({ ...base, watchdogMs: 4800 });
+  assert.deepEqual(atFloor.notes, [
+    { level: 'info', msg: '--interval 3s -> 100ms so a hang is detected within WatchdogSec/3 (1s 300ms): 3 x 100ms + 1s = 1s 300ms' },
+  ]);
+  const above = planTiming({ ...base, timeoutSet: true, watchdogMs: 4800 });
   assert.equal(above.intervalMs, 200);
   assert.equal(above.notes.length, 1);
 });
@@ -30,7 +32,7 @@ test('--stop-timeout longer than WatchdogSec/2 is warned about; exactly half is 
   assert.deepEqual(half.notes, []);
   const longer = planTiming({ ...base, intervalMs: 100, stopTimeoutMs: 15_001, watchdogMs: 30_000 });
   assert.deepEqual(longer.notes, [
-    "--stop-timeout 15s 1ms is longer than WatchdogSec/2: if a hung app ignores SIGTERM, systemd's watchdog may fire before sdwrap's SIGKILL",
+    { level: 'warn', msg: "--stop-timeout 15s 1ms is longer than WatchdogSec/2: if a hung app ignores SIGTERM, systemd's watchdog may fire before sdwrap's SIGKILL" },
   ]);
   assert.deepEqual(planTiming({ ...base, stopTimeoutMs: 60_000, watchdogMs: undefined }).notes, [], 'no watchdog, no warning');
 });
