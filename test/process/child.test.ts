@@ -135,7 +135,7 @@ test('6. an internal error (a bug) exits 70, and the app\'s tree does not outliv
   // Failing before the app runs: one line saying so.
   const early = runSdwrap(['--', 'sdwrap-test-fault'], { env: { NODE_OPTIONS: `--require "${PRELOAD_FAULT}"`, SDWRAP_TEST_FAULT: 'spawn' } });
   assert.deepEqual(await early.waitForExit(10_000), { code: 70, signal: null }, early.dump());
-  assert.match(early.stderr[0] ?? '', /^sdwrap: internal error: .*injected fault/, early.dump());
+  assert.match(early.stderr.find((l) => l.startsWith('sdwrap:')) ?? '', /^sdwrap: internal error: .*injected fault/, early.dump());
   // Failing while the app runs (in a session of its own, so nothing else would end it): killed with sdwrap.
   const marker = testMarker();
   const late = runSdwrap(['--', 'sh', '-c', 'sleep 100 & exec sleep 101'], { marker, env: { NODE_OPTIONS: `--require "${PRELOAD_FAULT}"`, SDWRAP_TEST_FAULT: 'uncaught' } });

@@ -31,7 +31,7 @@ test('--config alone: its options, probes and command are used', async () => {
   const run = runSdwrap(['--config', file], { marker });
   assert.deepEqual(await run.waitForExit(10_000), { code: 69, signal: null }, run.dump());
   assert.deepEqual(run.stdout, ['from-config'], run.dump());
-  assert.match(unhealthyReason(run.logs), /^not ready by the end of the start period \(300ms\): exec "exit 1" \(last: exit 1\)$/, run.dump());
+  assert.match(unhealthyReason(run.logs), /^not ready by the end of the start period \(300ms\): exec "exit 1" \(last: exit 1\); if the app needs longer to start, raise --start-period$/, run.dump());
   // logLevel "warn" from the file: no info line.
   assert.ok(run.logs.length > 0 && run.logs.every((l) => l.level === 'warn' || l.level === 'error'), run.dump());
   await assertNoLeftovers(marker);

@@ -191,10 +191,10 @@ test('the HTTP assertion flags reach the probe from the command line', async () 
   try {
     // Each answer passes the default check (200-399, nothing else asked); only the flag makes it fail.
     const cases: Array<[string, string[], RegExp]> = [
-      ['/no-content', ['--http-status', '200'], /last: HTTP 204 \(expected 200\)$/],
-      ['/not-ready-header', ['--http-header', 'X-Ready: yes'], /last: header x-ready: "no" \(expected "yes"\)$/],
-      ['/wrong-body', ['--http-body', '^ok$'], /last: body does not match \/\^ok\$\/$/],
-      ['/redirect', ['--http-follow-redirects'], /last: HTTP 503 \(expected 200-399\)$/],
+      ['/no-content', ['--http-status', '200'], /last: HTTP 204 \(expected 200\); if the app needs time to start, set --start-period$/],
+      ['/not-ready-header', ['--http-header', 'X-Ready: yes'], /last: header x-ready: "no" \(expected "yes"\); if the app needs time to start, set --start-period$/],
+      ['/wrong-body', ['--http-body', '^ok$'], /last: body does not match \/\^ok\$\/; if the app needs time to start, set --start-period$/],
+      ['/redirect', ['--http-follow-redirects'], /last: HTTP 503 \(expected 200-399\); if the app needs time to start, set --start-period$/],
     ];
     for (const [path, flags, reason] of cases) {
       const run = runSdwrap(['--http', server.url(path), ...flags, '--failure-threshold', '1', '--interval', '100ms', '--stop-timeout', '1s', '--', 'sleep', '30']);

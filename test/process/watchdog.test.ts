@@ -18,10 +18,12 @@ const pings = (listener: NotifyListener): NotifyMessage[] => listener.messages.f
 const describe = (label: string, times: number[], origin: number) => `${label}: ${times.map((t) => `+${Math.round(t - origin)}ms`).join(', ')}`;
 
 test('WATCHDOG=1: none before READY; while a hung app\'s probes time out, pings go on only until its last success is stale', { timeout: 90_000 }, async () => {
-  // WatchdogSec=2s: pings every 1 s. A probe that hangs takes the full --timeout 4s to fail, and the verdict needs
-  // two such failures (~8 s after the last success), but a success stays fresh only 2 x 100ms + 4s = 4.2 s:
-  // between the two, the app is not yet judged unhealthy and sdwrap must not vouch for it.
-  const [watchdogMs, intervalMs, timeoutMs, threshold] = [2000, 100, 4000, 2];
+  // WatchdogSec=2s: pings every 1 s. sdwrap fits interval and timeout into WatchdogSec/3 where it can; a
+  // threshold of 7 leaves no room (7 x 100ms + 100ms > 666ms), so it keeps --timeout 2s and warns. Then a hung
+  // probe takes the full 2 s to fail and the verdict needs seven such failures (~14 s after the last success),
+  // but a success stays fresh only 7 x 100ms + 2s = 2.7 s: between the two, the app is not yet judged
+  // unhealthy and sdwrap must not vouch for it.
+  const [watchdogMs, intervalMs, timeoutMs, threshold] = [2000, 100, 2000, 7];
   const freshnessMs = threshold * intervalMs + timeoutMs;
   // A ping sent within the bound may reach the listener this much later on a loaded machine; pings sent
   // regardless of freshness would still come every second for ~3 s past bound + margin.
