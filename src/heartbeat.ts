@@ -5,6 +5,7 @@
 // The URL is a secret (whoever has it can report the service healthy): logs show only its origin, and
 // error texts are scrubbed of it. Pings are fire-and-forget: a slow or dead monitor never delays or fails
 // supervision, it only costs a warning now and then.
+import { monotonicMs } from './clock.js';
 import { formatSpan } from './duration.js';
 import { UsageError } from './errors.js';
 import { exchange } from './http-client.js';
@@ -216,7 +217,7 @@ export function createHeartbeat(url: string, log: HeartbeatLog, opts: HeartbeatO
   function undelivered(ping: Ping, error: string): void {
     failures++;
     const fields = { heartbeat: shown, ping: ping.kind, error, failures };
-    const now = performance.now();
+    const now = monotonicMs();
     if (now - lastWarnAt >= WARN_EVERY_MS) {
       lastWarnAt = now;
       log.warn(fields, failures === 1 ? 'heartbeat ping failed' : 'heartbeat pings still failing');
@@ -231,7 +232,7 @@ export function createHeartbeat(url: string, log: HeartbeatLog, opts: HeartbeatO
       enqueue({ kind: 'start' });
     },
     ok() {
-      const now = performance.now();
+      const now = monotonicMs();
       if (!okOwed && now - lastOkAt < minIntervalMs * (1 - THROTTLE_SLACK)) return;
       okOwed = false;
       lastOkAt = now;
