@@ -3,6 +3,7 @@
 // when it ends, as Kubernetes' prober and curl do: a probe never meets a pooled socket the server has just
 // closed, and each sees what a new client sees (a dead accept loop too).
 import { request as plainRequest, type ClientRequest, type IncomingMessage, type OutgoingHttpHeaders, type RequestOptions } from 'node:http';
+import { requireOptional } from './optional.js';
 
 /** What is known once the status line and headers are in. */
 export interface HttpHead {
@@ -39,10 +40,10 @@ type Send = (options: RequestOptions) => ClientRequest;
 let httpsRequest: Send | undefined;
 
 /** node:https pulls in tls (several MiB): loaded only for the first https URL. */
-async function senderFor(url: URL): Promise<Send> {
+function senderFor(url: URL): Send {
   if (url.protocol === 'http:') return plainRequest;
   if (url.protocol !== 'https:') throw new TypeError(`not an http:// or https:// URL: ${url.protocol}`);
-  httpsRequest ??= (await import('node:https')).request;
+  httpsRequest ??= (requireOptional('node:https') as typeof import('node:https')).request;
   return httpsRequest;
 }
 
@@ -53,8 +54,7 @@ async function senderFor(url: URL): Promise<Send> {
  */
 export async function exchange(url: URL, x: HttpExchange): Promise<HttpResult> {
   x.signal.throwIfAborted();
-  const send = await senderFor(url);
-  x.signal.throwIfAborted();
+  const send = senderFor(url);
   return new Promise<HttpResult>((resolve, reject) => {
     const req = send({
       protocol: url.protocol,

@@ -5,6 +5,7 @@ import { fstatSync } from 'node:fs';
 import { isatty } from 'node:tty';
 import pino, { type DestinationStream, type Logger as PinoLogger } from 'pino';
 import type { LogFormat, LogLevel } from './config.js';
+import { requireOptional } from './optional.js';
 import { stderrIsJournal } from './systemd-env.js';
 
 export type Logger = PinoLogger;
@@ -32,7 +33,7 @@ export interface LoggerOptions {
 export async function createLogger({ level, format, env = process.env }: LoggerOptions): Promise<Logger> {
   const stderr = pino.destination({ dest: 2, sync: true });
   if (format === 'pretty') {
-    const { default: pretty } = await import('pino-pretty');
+    const pretty = requireOptional('pino-pretty') as typeof import('pino-pretty');
     const stream = pretty({
       destination: stderr,
       sync: true,
