@@ -2,16 +2,16 @@
 import { Command, CommanderError, Option } from 'commander';
 import { createRequire } from 'node:module';
 import { writeSync } from 'node:fs';
-import { isatty } from 'node:tty';
 import { buildConfig, type Config, type RawOptions } from './config.js';
 import { describeOption, helpEpilogue, OPTION_GROUPS, SUMMARY } from './help.js';
 import { EXIT, SdwrapError, UsageError } from './errors.js';
 import type { ExitPlan } from './exit-plan.js';
-import { createLogger, type Logger } from './logger.js';
+import { createLogger, stderrIsTerminal, type Logger } from './logger.js';
 import { createNotifier, silentNotifier } from './notify.js';
 import { killCurrentTree, supervise } from './supervisor.js';
 import { watchdogPeriodMs } from './systemd-env.js';
 import { planProbeTiming } from './timing.js';
+import { isLightRun, withoutOptimisingCompiler } from './v8-tiers.js';
 
 const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
 
@@ -50,7 +50,8 @@ function buildProgram(): Command {
       }
     }
   }
-  return program.addHelpText('after', helpEpilogue());
+  // A function: the text is made only when help is shown.
+  return program.addHelpText('after', () => helpEpilogue());
 }
 
 /** Parses argv (and the --config file it names) into a Config; throws UsageError, or CommanderError for --help/--version. */
@@ -72,7 +73,7 @@ export async function parseArgs(argv: readonly string[]): Promise<Config> {
     options = { ...file.options, ...given, fileNames };
     if (command.length === 0 && file.command) command = file.command;
   }
-  return buildConfig(options, command, isatty(2));
+  return buildConfig(options, command, stderrIsTerminal());
 }
 
 async function main(argv: readonly string[]): Promise<ExitPlan> {
@@ -89,7 +90,8 @@ async function main(argv: readonly string[]): Promise<ExitPlan> {
   const env = process.env;
   // A WatchdogSec= that no probe timing can fit is the user's to fix, before anything is spawned.
   const watchdogMs = config.noSystemd ? undefined : watchdogPeriodMs(env, process.pid);
-  for (const probe of config.probes) planProbeTiming(probe, config, watchdogMs);
+  const timings = config.probes.map((probe) => planProbeTiming(probe, config, watchdogMs));
+  if (isLightRun(config, timings)) withoutOptimisingCompiler();
   const log = await createLogger({ level: config.logLevel, format: config.logFormat });
   installLastResort(log);
   warnAboutSetup(config, env, log);
