@@ -11,7 +11,8 @@ import { cleanup, MARKER, SDWRAP_BIN } from './lib/spawn.js';
 import { fmt } from './lib/stats.js';
 import { detectionRows } from './rows/detection.js';
 import { logRelayRow } from './rows/log-relay.js';
-import { memoryRow } from './rows/memory.js';
+import { leakRows } from './rows/leak.js';
+import { memoryRows } from './rows/memory.js';
 import { probeCostRow } from './rows/probe-cost.js';
 import { signalRelayRow } from './rows/signal-relay.js';
 import { startupRow } from './rows/startup.js';
@@ -19,7 +20,7 @@ import { startupRow } from './rows/startup.js';
 const RESULTS = process.env.BENCH_RESULTS || fileURLToPath(new URL('./results.json', import.meta.url));
 const QUICK = process.env.BENCH_QUICK === '1';
 /** The whole run may not take longer than this; then it cleans up and fails. */
-const RUN_LIMIT_MS = 8 * 60_000;
+const RUN_LIMIT_MS = 15 * 60_000;
 
 const began = Date.now();
 const say = (text: string) => process.stderr.write(`[bench ${((Date.now() - began) / 1000).toFixed(1)}s] ${text}\n`);
@@ -79,11 +80,12 @@ async function main(): Promise<number> {
   const rows: Row[] = [];
   const steps: [string, () => Promise<Row | Row[]>][] = [
     ['startup', () => startupRow(opts)],
-    ['memory', () => memoryRow(opts)],
+    ['memory', () => memoryRows(opts)],
     ['probe-cost', () => probeCostRow(opts)],
     ['detection', () => detectionRows(opts)],
     ['signal-relay', () => signalRelayRow(opts)],
     ['log-relay', () => logRelayRow(opts)],
+    ['leak', () => leakRows(opts)],
   ];
   const only = process.env.BENCH_ONLY?.split(',').filter(Boolean);
   for (const [id, step] of steps) {
