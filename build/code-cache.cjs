@@ -7,6 +7,9 @@ const { writeFileSync } = require('node:fs');
 const path = require('node:path');
 
 const bin = path.join(__dirname, '..', 'bin', 'sdwrap.js');
+// V8 writes its flags' hash into the cache and rejects a cache made under other flags: sdwrap sets some for its
+// run (src/v8-flags.ts), which a fresh process has not yet when it loads the bundle. Here they stay as they are.
+require('node:v8').setFlagsFromString = () => {};
 process.argv = [process.argv[0], bin, '--', 'true'];
 const { runBundle, BUNDLE } = require(bin);
 const { script, buildLine } = runBundle();

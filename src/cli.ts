@@ -11,7 +11,7 @@ import { createNotifier, silentNotifier } from './notify.js';
 import { killCurrentTree, supervise } from './supervisor.js';
 import { watchdogPeriodMs } from './systemd-env.js';
 import { planProbeTiming } from './timing.js';
-import { isLightRun, withoutOptimisingCompiler } from './v8-tiers.js';
+import { setV8Flags, v8FlagsFor } from './v8-flags.js';
 
 const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
 
@@ -91,7 +91,7 @@ async function main(argv: readonly string[]): Promise<ExitPlan> {
   // A WatchdogSec= that no probe timing can fit is the user's to fix, before anything is spawned.
   const watchdogMs = config.noSystemd ? undefined : watchdogPeriodMs(env, process.pid);
   const timings = config.probes.map((probe) => planProbeTiming(probe, config, watchdogMs));
-  if (isLightRun(config, timings)) withoutOptimisingCompiler();
+  setV8Flags(v8FlagsFor(config, timings));
   const log = await createLogger({ level: config.logLevel, format: config.logFormat });
   installLastResort(log);
   warnAboutSetup(config, env, log);

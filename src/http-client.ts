@@ -3,6 +3,7 @@
 // when it ends, as Kubernetes' prober and curl do: a probe never meets a pooled socket the server has just
 // closed, and each sees what a new client sees (a dead accept loop too).
 import { request as plainRequest, type ClientRequest, type IncomingMessage, type OutgoingHttpHeaders, type RequestOptions } from 'node:http';
+import { connect } from 'node:net';
 import { requireOptional } from './optional.js';
 
 /** What is known once the status line and headers are in. */
@@ -64,8 +65,8 @@ export async function exchange(url: URL, x: HttpExchange): Promise<HttpResult> {
       path: `${url.pathname}${url.search}`,
       method: x.method,
       headers: x.headers,
-      // No pool: a connection of this request's own, with `Connection: close`.
-      agent: false,
+      // No agent, no pool: a connection of this request's own, with `Connection: close`.
+      ...(url.protocol === 'http:' ? { createConnection: (options: RequestOptions) => connect(options as never) } : { agent: false }),
     });
     let settled = false;
     const settle = (error: unknown, result?: HttpResult) => {
@@ -82,15 +83,24 @@ export async function exchange(url: URL, x: HttpExchange): Promise<HttpResult> {
     // `on`, not `once`: a destroyed request may report a second error, and an unheard one would end sdwrap.
     req.on('error', (error) => settle(error));
     req.once('response', (res: IncomingMessage) => {
-      const head: HttpHead = { statusCode: res.statusCode ?? 0, headers: res.headersDistinct as Record<string, string[]>, location: res.headers.location };
+      const answer = (body: string | undefined, tooLarge: boolean): HttpResult => ({
+        statusCode: res.statusCode ?? 0,
+        // Made only when a header is asked for.
+        get headers() {
+          return res.headersDistinct as Record<string, string[]>;
+        },
+        location: res.headers.location,
+        body,
+        tooLarge,
+      });
       let keep: boolean;
       try {
-        keep = x.readBody?.(head) ?? false;
+        keep = x.readBody?.(answer(undefined, false)) ?? false;
       } catch (error) {
         return settle(error);
       }
       const limit = keep ? (x.bodyLimit ?? Infinity) : DRAIN_LIMIT_BYTES;
-      const cut = () => settle(undefined, { ...head, body: undefined, tooLarge: keep });
+      const cut = () => settle(undefined, answer(undefined, keep));
       if (Number(res.headers['content-length']) > limit) return cut();
       const chunks: Buffer[] = [];
       let size = 0;
@@ -99,7 +109,7 @@ export async function exchange(url: URL, x: HttpExchange): Promise<HttpResult> {
         if (size > limit) return cut();
         if (keep) chunks.push(chunk);
       });
-      res.on('end', () => settle(undefined, { ...head, body: keep ? Buffer.concat(chunks).toString('utf8') : undefined, tooLarge: false }));
+      res.on('end', () => settle(undefined, answer(keep ? Buffer.concat(chunks).toString('utf8') : undefined, false)));
       res.on('error', (error) => settle(error));
       res.on('close', () => settle(new Error('connection closed before the body ended')));
     });
