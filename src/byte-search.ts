@@ -9,14 +9,23 @@
 //   (memory (export "memory") PAGES PAGES)             ;; min = max: never grows, so views of it stay valid
 //   (func (export "find") (param $h i32) (param $n i32) (param $p i32) (param $k i32) (result i32)
 //     ;; the first index of needle [p, p+k) in haystack [h, h+n), or -1; k >= 2
-//     (local $i i32) (local $end i32) (local $mask i32) (local $j i32) (local $first v128) (local $last v128)
+//     (local $i i32) (local $end i32) (local $mask i32) (local $j i32) (local $a i32) (local $b i32)
+//     (local $first v128) (local $last v128)
 //     (if (i32.lt_s (local.tee $end (i32.sub n k)) 0) (return -1))
 //     (local.set $first (i8x16.splat (i32.load8_u p)))
 //     (local.set $last (i8x16.splat (i32.load8_u (p + k - 1))))
+//     ;; hits(off) = (i8x16.eq (v128.load offset=off a) first) & (i8x16.eq (v128.load offset=off b) last):
+//     ;; the positions a+off .. a+off+15 where the needle's first and last bytes both match
 //     (block $tail (loop $blocks
-//       (br_if $tail (i32.gt_s (i + 15) end))
-//       (local.set $mask (i8x16.bitmask (v128.and (i8x16.eq (v128.load (h + i)) first)
-//                                                 (i8x16.eq (v128.load (h + i + k - 1)) last))))
+//       (block $slow (loop $fast                           ;; 128 positions at a time while none is a candidate
+//         (br_if $slow (i32.gt_s (i + 127) end))
+//         (local.set $a (h + i)) (local.set $b (a + k - 1))
+//         (br_if $slow (v128.any_true (hits(0) | hits(16) | ... | hits(112))))
+//         (local.set $i (i + 128))
+//         (br $fast)))
+//       (br_if $tail (i32.gt_s (i + 15) end))            ;; 16 positions, each candidate checked whole
+//       (local.set $a (h + i)) (local.set $b (a + k - 1))
+//       (local.set $mask (i8x16.bitmask hits(0)))
 //       (block $next (loop $candidates
 //         (br_if $next (i32.eqz mask))
 //         (local.set $j (i + (i32.ctz mask)))
@@ -25,17 +34,17 @@
 //         (br $candidates)))
 //       (local.set $i (i + 16))
 //       (br $blocks)))
-//     (block $none (loop $scalar                          ;; the last < 16 positions
+//     (block $none (loop $scalar                          ;; the last < 16 positions, one by one
 //       (br_if $none (i32.gt_s i end))
 //       (if (call $same (h + i) p k) (return i))
 //       (local.set $i (i + 1))
 //       (br $scalar)))
 //     (i32.const -1))
-//   (func $same (param $a i32) (param $b i32) (param $len i32) (result i32)   ;; 1 when [a, a+len) == [b, b+len)
+//   (func $same (param $x i32) (param $y i32) (param $len i32) (result i32)   ;; 1 when [x, x+len) == [y, y+len)
 //     (block $differ (loop $bytes
 //       (if (i32.eqz len) (return 1))
-//       (br_if $differ (i32.ne (i32.load8_u a) (i32.load8_u b)))
-//       a++ b++ len-- (br $bytes)))
+//       (br_if $differ (i32.ne (i32.load8_u x) (i32.load8_u y)))
+//       x++ y++ len-- (br $bytes)))
 //     (i32.const 0))
 
 /** Each of the two read buffers (stdout, stderr). */
@@ -94,10 +103,11 @@ function moduleBytes(): Uint8Array<ArrayBuffer> {
     ...get(p), ...op.load8, ...op.splat, ...set(first),
     ...get(p), ...get(k), op.add, ...c(1), op.sub, ...op.load8, ...op.splat, ...set(last),
     op.block, op.void, op.loop, op.void, // $tail, $blocks
-    op.block, op.void, op.loop, op.void, // $slow, $fast: 64 positions at a time while none is a candidate
-    ...get(i), ...c(63), op.add, ...get(end), op.gtS, op.brIf, 1,
-    ...at, ...hits(0), ...hits(16), ...op.v128or, ...hits(32), ...hits(48), ...op.v128or, ...op.v128or, ...op.anyTrue, op.brIf, 1,
-    ...get(i), ...c(64), op.add, ...set(i),
+    op.block, op.void, op.loop, op.void, // $slow, $fast: 128 positions at a time while none is a candidate
+    ...get(i), ...c(127), op.add, ...get(end), op.gtS, op.brIf, 1,
+    ...at, ...hits(0), ...hits(16), ...op.v128or, ...hits(32), ...hits(48), ...op.v128or, ...op.v128or,
+    ...hits(64), ...hits(80), ...op.v128or, ...hits(96), ...hits(112), ...op.v128or, ...op.v128or, ...op.v128or, ...op.anyTrue, op.brIf, 1,
+    ...get(i), ...c(128), op.add, ...set(i),
     op.br, 0, op.end, op.end,
     ...get(i), ...c(15), op.add, ...get(end), op.gtS, op.brIf, 1, // 16 positions, each candidate checked whole
     ...at, ...hits(0), ...op.bitmask, ...set(mask),

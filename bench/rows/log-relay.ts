@@ -68,7 +68,7 @@ export async function logRelayRow({ quick, say }: BenchOptions): Promise<Row> {
   const notes: string[] = [];
   try {
     const mb = Number(process.env.BENCH_LOG_MB) || (quick ? 256 : 1024);
-    const repeats = quick ? 2 : 3;
+    const repeats = quick ? 2 : 7;
     say(`log relay: ${mb} MB through sdwrap, through cat, directly and through a minimal Node relay, ${repeats} times each, interleaved`);
     const runs: Record<Kind, Run[]> = { sdwrap: [], cat: [], direct: [], 'node-floor': [] };
     for (let i = 0; i < repeats; i++) {
