@@ -15,6 +15,7 @@ export interface HttpHead {
   location: string | undefined;
 }
 
+/** A complete answer. */
 export interface HttpResult extends HttpHead {
   /** The body, as UTF-8 text, when readBody asked for it and it fit within bodyLimit. */
   body: string | undefined;
@@ -22,6 +23,7 @@ export interface HttpResult extends HttpHead {
   tooLarge: boolean;
 }
 
+/** One request: what to send, and how much of the answer to read. */
 export interface HttpExchange {
   method: string;
   headers: OutgoingHttpHeaders;

@@ -2,4 +2,5 @@
 // would start Node's ES module loader just for it, costing start-up time and memory.
 import { createRequire } from 'node:module';
 
+/** require(), relative to sdwrap's own files. */
 export const requireOptional = createRequire(import.meta.url);
