@@ -8,8 +8,6 @@
 //                  (and pino-pretty) is its own chunk with its dependencies, loaded only when used
 //   bundle-min     the same, minified
 //   bundle-cjs     one minified CommonJS file, undici/execa/pino-pretty/zod external (required lazily), CJS bin
-//   nodehttp       HEAD with src/probes/http.ts replaced by bench/experiments/node-http-probe.ts (no undici)
-//   nodehttp-min   that, bundled with --splitting and minified
 // and measures, interleaved, median of N runs (BENCH_QUICK=1: fewer):
 //   A. wall time of `-- true` for each build, and of `node -e "await import(X)"` for each dependency
 //   B. peak RSS (maxRSS at exit) of the same
@@ -19,7 +17,7 @@
 // for `-- true`, shows how close to `node -e 0` a Node implementation can get at all.
 // Prints Markdown tables; writes bench/profile-results.json. BENCH_PROFILE_KEEP=1 keeps the builds.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -261,22 +259,17 @@ async function main(): Promise<void> {
     say(`building copies of HEAD ${commit} in ${work}`);
     const head = path.join(work, 'head');
     checkout(head);
-    const nodehttp = path.join(work, 'nodehttp');
-    checkout(nodehttp, (dir) => copyFileSync(fileURLToPath(new URL('./experiments/node-http-probe.ts', import.meta.url)), path.join(dir, 'src', 'probes', 'http.ts')));
     const builds: Record<string, string> = {
       head,
       'bundle-1file': path.join(work, 'bundle-1file'),
       bundle: path.join(work, 'bundle'),
       'bundle-min': path.join(work, 'bundle-min'),
       'bundle-cjs': path.join(work, 'bundle-cjs'),
-      nodehttp,
-      'nodehttp-min': path.join(work, 'nodehttp-min'),
     };
     bundle(head, builds['bundle-1file']!, { split: false });
     bundle(head, builds.bundle!);
     bundle(head, builds['bundle-min']!, { minify: true });
     bundle(head, builds['bundle-cjs']!, { minify: true, cjs: true });
-    bundle(nodehttp, builds['nodehttp-min']!, { minify: true });
 
     say(`A/B: start-up wall time and peak RSS, ${N} interleaved runs each`);
     const imp = (what: string) => ['--input-type=module', '-e', what];
@@ -308,7 +301,7 @@ async function main(): Promise<void> {
     const scan = scanCost(head, QUICK ? 200 : 900);
 
     const sizes = Object.fromEntries(
-      ['bundle-1file', 'bundle', 'bundle-min', 'bundle-cjs', 'nodehttp-min'].map((b) => [b, round(readFileSync(path.join(builds[b]!, 'dist', b === 'bundle-cjs' ? 'cli.cjs' : 'cli.js')).length / 1024, 0)]),
+      ['bundle-1file', 'bundle', 'bundle-min', 'bundle-cjs'].map((b) => [b, round(readFileSync(path.join(builds[b]!, 'dist', b === 'bundle-cjs' ? 'cli.cjs' : 'cli.js')).length / 1024, 0)]),
     );
     const result = { commit, machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length, node: process.version, date: new Date().toISOString() }, runs: N, startup: Object.fromEntries(startup), idleHwmMiB: hwm, phasesMs: ph, importStepsMs: steps, procScan: scan, bundleKiB: sizes, loadavg: os.loadavg().map((x) => round(x, 2)) };
     writeFileSync(OUT, `${JSON.stringify(result, null, 2)}\n`);

@@ -12,7 +12,8 @@ import { fmt } from './lib/stats.js';
 import { detectionRows } from './rows/detection.js';
 import { logLatencyRow } from './rows/log-latency.js';
 import { logRelayRow } from './rows/log-relay.js';
-import { memoryRow } from './rows/memory.js';
+import { leakRows } from './rows/leak.js';
+import { memoryRows } from './rows/memory.js';
 import { probeCostRow } from './rows/probe-cost.js';
 import { signalRelayRow } from './rows/signal-relay.js';
 import { startupRow } from './rows/startup.js';
@@ -21,7 +22,7 @@ import { watchdogFitRows } from './rows/watchdog-fit.js';
 const RESULTS = process.env.BENCH_RESULTS || fileURLToPath(new URL('./results.json', import.meta.url));
 const QUICK = process.env.BENCH_QUICK === '1';
 /** The whole run may not take longer than this; then it cleans up and fails. */
-const RUN_LIMIT_MS = 8 * 60_000;
+const RUN_LIMIT_MS = 15 * 60_000;
 
 const began = Date.now();
 const say = (text: string) => process.stderr.write(`[bench ${((Date.now() - began) / 1000).toFixed(1)}s] ${text}\n`);
@@ -81,13 +82,14 @@ async function main(): Promise<number> {
   const rows: Row[] = [];
   const steps: [string, () => Promise<Row | Row[]>][] = [
     ['startup', () => startupRow(opts)],
-    ['memory', () => memoryRow(opts)],
+    ['memory', () => memoryRows(opts)],
     ['probe-cost', () => probeCostRow(opts)],
     ['detection', () => detectionRows(opts)],
     ['watchdog-fit', () => watchdogFitRows(opts)],
     ['signal-relay', () => signalRelayRow(opts)],
     ['log-relay', () => logRelayRow(opts)],
     ['log-latency', () => logLatencyRow(opts)],
+    ['leak', () => leakRows(opts)],
   ];
   const only = process.env.BENCH_ONLY?.split(',').filter(Boolean);
   for (const [id, step] of steps) {

@@ -2,16 +2,18 @@
 // subcommand (probe, unit, reload), each in a module of its own, loaded only when asked for.
 import { CommanderError } from 'commander';
 import { createRequire } from 'node:module';
-import { isatty } from 'node:tty';
 import { buildConfig, type Config } from './config.js';
 import { controlSocketPath } from './control-protocol.js';
 import { helpEpilogue, OPTION_GROUPS, SUMMARY, SYNOPSIS } from './help.js';
 import { EXIT, SdwrapError, UsageError } from './errors.js';
 import type { ExitPlan } from './exit-plan.js';
-import { createLogger, type Logger } from './logger.js';
+import { createLogger, stderrIsTerminal, type Logger } from './logger.js';
 import { createNotifier, silentNotifier } from './notify.js';
 import { buildProgram, helpPointer, readRunOptions, say } from './program.js';
 import { killCurrentTree, supervise } from './supervisor.js';
+import { watchdogPeriodMs } from './systemd-env.js';
+import { planProbeTiming } from './timing.js';
+import { setV8Flags, v8FlagsFor } from './v8-flags.js';
 
 const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
 
@@ -32,12 +34,12 @@ export async function parseArgs(argv: readonly string[]): Promise<Config> {
     usage: SYNOPSIS.replace(/^sdwrap /, ''),
     description: SUMMARY,
     groups: OPTION_GROUPS,
-    epilogue: helpEpilogue(),
+    epilogue: helpEpilogue,
     version,
   });
   program.parse(argv as string[], { from: 'user' });
   const { options, command } = await readRunOptions(program);
-  return buildConfig(options, command, isatty(2));
+  return buildConfig(options, command, stderrIsTerminal());
 }
 
 async function main(argv: readonly string[]): Promise<ExitPlan> {
@@ -57,6 +59,8 @@ async function main(argv: readonly string[]): Promise<ExitPlan> {
     throw error;
   }
   const env = process.env;
+  const watchdogMs = config.noSystemd ? undefined : watchdogPeriodMs(env, process.pid);
+  setV8Flags(v8FlagsFor(config, config.probes.map((probe) => planProbeTiming(probe, config, watchdogMs))));
   const log = await createLogger({ level: config.logLevel, format: config.logFormat });
   installLastResort(log);
   warnAboutSetup(config, env, log);

@@ -3,13 +3,14 @@
 // same validators as flags, so both speak with one voice. Flags given on the command line win.
 import { readFileSync } from 'node:fs';
 import { UsageError } from './errors.js';
+import { requireOptional } from './optional.js';
 import type { RawOptions, RawProbe } from './config.js';
 
 /** A span or count may be written as a number (seconds, like systemd's bare numbers) or a string. */
 const asText = (value: string | number | undefined) => (value === undefined ? undefined : String(value));
 
 async function schema() {
-  const { z } = await import('zod');
+  const { z } = requireOptional('zod') as typeof import('zod');
   const span = z.union([z.string(), z.number().nonnegative()], { error: 'expected a time span: a string like "5s" or a number of seconds' });
   const count = z.union([z.number().int(), z.string()], { error: 'expected a whole number' });
   const timing = {
@@ -146,7 +147,7 @@ export async function loadConfigFile(path: string): Promise<FileOptions> {
   } catch (error) {
     throw new UsageError(`--config ${path}: cannot read it (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
   }
-  const jsonc = await import('jsonc-parser');
+  const jsonc = requireOptional('jsonc-parser') as typeof import('jsonc-parser');
   // Strict JSON: no comments, no trailing commas. Only where and what kind of mistake, never the text around
   // it, which may hold a secret URL.
   const syntax: import('jsonc-parser').ParseError[] = [];

@@ -5,9 +5,10 @@
 // The URL is a secret (whoever has it can report the service healthy): logs show only its origin, and
 // error texts are scrubbed of it. Pings are fire-and-forget: a slow or dead monitor never delays or fails
 // supervision, it only costs a warning now and then.
-import { Agent, request } from 'undici';
+import { monotonicMs } from './clock.js';
 import { formatSpan } from './duration.js';
 import { UsageError } from './errors.js';
+import { exchange } from './http-client.js';
 import { errorText } from './probes/probe.js';
 
 export interface Heartbeat {
@@ -17,7 +18,7 @@ export interface Heartbeat {
   ok(): void;
   /** The app turned unhealthy: POSTs the reason to `<url>/fail`. */
   fail(reason?: string): void;
-  /** Lets the ping in flight and a queued start/fail finish (bounded by closeTimeoutMs), then releases sockets. */
+  /** Lets the ping in flight and a queued start/fail finish (bounded by closeTimeoutMs); cancels the rest. */
   close(): Promise<void>;
 }
 
@@ -77,7 +78,7 @@ const MIN_TOKEN_CHARS = 10;
 
 /**
  * Replaces every form of the URL in a text (whole, path and query, and the token-like parts of those,
- * percent-encoded or not) with redacted ones. undici's own messages carry host and port at most, but an
+ * percent-encoded or not) with redacted ones. node's own messages carry host and port at most, but an
  * error is text from elsewhere, and this is the last line before the journal.
  */
 export function urlScrubber(url: string): (text: string) => string {
@@ -141,8 +142,6 @@ export function createHeartbeat(url: string, log: HeartbeatLog, opts: HeartbeatO
   const targets = checkedPingUrls(url);
   const shown = redactUrl(url);
   const scrub = urlScrubber(url);
-  // Pings are a minute or more apart: keep-alive would rarely help, and one connection is plenty.
-  const agent = new Agent({ connections: 1 });
 
   const queue: Ping[] = [];
   let inFlight: Promise<void> | undefined;
@@ -190,14 +189,13 @@ export function createHeartbeat(url: string, log: HeartbeatLog, opts: HeartbeatO
     }, timeoutMs);
     try {
       const fail = ping.kind === 'fail';
-      const response = await request(targets[ping.kind], {
+      // Pings are a minute or more apart: each has a connection of its own, closed when it is answered.
+      const response = await exchange(targets[ping.kind], {
         method: fail ? 'POST' : 'GET',
         headers: { 'user-agent': 'sdwrap-heartbeat', ...(fail ? { 'content-type': 'text/plain; charset=utf-8' } : {}) },
-        body: fail ? (ping.reason ?? '').slice(0, MAX_REASON_CHARS) : undefined,
+        ...(fail ? { body: (ping.reason ?? '').slice(0, MAX_REASON_CHARS) } : {}),
         signal: controller.signal,
-        dispatcher: agent,
       });
-      await response.body.dump({ signal: controller.signal, limit: 64 * 1024 });
       if (response.statusCode >= 200 && response.statusCode <= 299) delivered(ping, response.statusCode);
       else undelivered(ping, `HTTP ${response.statusCode}`);
     } catch (error) {
@@ -219,7 +217,7 @@ export function createHeartbeat(url: string, log: HeartbeatLog, opts: HeartbeatO
   function undelivered(ping: Ping, error: string): void {
     failures++;
     const fields = { heartbeat: shown, ping: ping.kind, error, failures };
-    const now = performance.now();
+    const now = monotonicMs();
     if (now - lastWarnAt >= WARN_EVERY_MS) {
       lastWarnAt = now;
       log.warn(fields, failures === 1 ? 'heartbeat ping failed' : 'heartbeat pings still failing');
@@ -234,7 +232,7 @@ export function createHeartbeat(url: string, log: HeartbeatLog, opts: HeartbeatO
       enqueue({ kind: 'start' });
     },
     ok() {
-      const now = performance.now();
+      const now = monotonicMs();
       if (!okOwed && now - lastOkAt < minIntervalMs * (1 - THROTTLE_SLACK)) return;
       okOwed = false;
       lastOkAt = now;
@@ -260,7 +258,6 @@ export function createHeartbeat(url: string, log: HeartbeatLog, opts: HeartbeatO
         queue.length = 0;
         current?.abort();
         while (inFlight) await inFlight;
-        await agent.destroy();
       })();
       return closing;
     },

@@ -39,7 +39,7 @@ export interface ResponseAssertions {
 
 export interface ResponseSeen {
   statusCode: number;
-  /** As undici gives them: lower-case names, repeated headers as arrays. */
+  /** Lower-case names; a repeated header as the array of its values. */
   headers: Record<string, string | string[] | undefined>;
   /** The body as UTF-8 text; needed only when `needsBody` says so. */
   body?: string;

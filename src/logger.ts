@@ -2,9 +2,9 @@
 // (stderr is the journal) each line starts with its syslog priority, "<4>", which journald strips and
 // records as PRIORITY=, so `journalctl -p warning` finds sdwrap's warnings.
 import { fstatSync } from 'node:fs';
-import { isatty } from 'node:tty';
 import pino, { type DestinationStream, type Logger as PinoLogger } from 'pino';
 import type { LogFormat, LogLevel } from './config.js';
+import { requireOptional } from './optional.js';
 import { stderrIsJournal } from './systemd-env.js';
 
 export type Logger = PinoLogger;
@@ -22,6 +22,21 @@ export function withSyslogPrefix(out: DestinationStream): DestinationStream {
   };
 }
 
+/**
+ * isatty(2), loading node:tty (and a TTY handle) only when fd 2 is a character device: under systemd it is the
+ * journal's socket, and a pipe or a file is no terminal either. Not process.stderr: touching it would make the fd
+ * the child shares non-blocking.
+ */
+export function stderrIsTerminal(): boolean {
+  let stat;
+  try {
+    stat = fstatSync(2);
+  } catch {
+    return false;
+  }
+  return stat.isCharacterDevice() && (requireOptional('node:tty') as typeof import('node:tty')).isatty(2);
+}
+
 export interface LoggerOptions {
   level: LogLevel;
   format: LogFormat;
@@ -32,12 +47,11 @@ export interface LoggerOptions {
 export async function createLogger({ level, format, env = process.env }: LoggerOptions): Promise<Logger> {
   const stderr = pino.destination({ dest: 2, sync: true });
   if (format === 'pretty') {
-    const { default: pretty } = await import('pino-pretty');
+    const pretty = requireOptional('pino-pretty') as typeof import('pino-pretty');
     const stream = pretty({
       destination: stderr,
       sync: true,
-      // isatty(2), not process.stderr: touching process.stderr would make the fd the child shares non-blocking.
-      colorize: isatty(2),
+      colorize: stderrIsTerminal(),
       ignore: 'pid,hostname',
       translateTime: 'HH:MM:ss.l',
       singleLine: true,

@@ -23,7 +23,8 @@ export interface ProgramSpec {
   groups: readonly OptionGroup[];
   /** Options taken but not listed in --help. */
   hidden?: readonly OptionSpec[];
-  epilogue: string;
+  /** The text after the options; a function, so it is made only when help is shown. */
+  epilogue: () => string;
   /** The subcommand, for the pointer at the end of a usage error. */
   command?: string;
   /** What the words after the options are, for --help; null when the command takes none. */
@@ -63,7 +64,7 @@ export function buildProgram(spec: ProgramSpec): Command {
     }
   }
   for (const option of spec.hidden ?? []) add(option, true);
-  return program.addHelpText('after', spec.epilogue);
+  return program.addHelpText('after', () => spec.epilogue());
 }
 
 /**

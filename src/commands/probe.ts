@@ -56,7 +56,7 @@ export async function run(argv: readonly string[]): Promise<number> {
     description: REFERENCE.description,
     groups: REFERENCE.groups,
     hidden: REFERENCE.hidden,
-    epilogue: commandEpilogue(REFERENCE),
+    epilogue: () => commandEpilogue(REFERENCE),
     command: 'probe',
     argument: 'ignored: the app is not run',
   });

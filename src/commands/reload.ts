@@ -33,7 +33,7 @@ export async function run(argv: readonly string[]): Promise<number> {
     usage: REFERENCE.synopsis.replace(/^sdwrap reload /, ''),
     description: REFERENCE.description,
     groups: REFERENCE.groups,
-    epilogue: commandEpilogue(REFERENCE),
+    epilogue: () => commandEpilogue(REFERENCE),
     command: 'reload',
     argument: null,
   });

@@ -37,7 +37,7 @@ export async function run(argv: readonly string[], version: string): Promise<num
     description: REFERENCE.description,
     groups: REFERENCE.groups,
     hidden: REFERENCE.hidden,
-    epilogue: commandEpilogue(REFERENCE),
+    epilogue: () => commandEpilogue(REFERENCE),
     command: 'unit',
     argument: "the app to run, with its arguments (the unit's <name> comes first)",
   });

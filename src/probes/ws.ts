@@ -2,6 +2,8 @@
 // message. A server can keep a health endpoint answering 200 while its WebSocket loop is dead; this probe
 // talks to it the way a client does.
 import type { Duplex } from 'node:stream';
+// First: it sets a V8 flag that must be in place before undici compiles its parser.
+import './wasm-baseline.js';
 import { Agent, WebSocket, type Dispatcher } from 'undici';
 import { errorText, type Probe, type ProbeOutcome } from './probe.js';
 

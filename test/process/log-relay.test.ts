@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import { systemClock } from '../../src/clock.js';
-import { fdDestination, flushed, relay, SymptomCounter, type LogStream, type LogWatchOptions } from '../../src/log-watch.js';
+import { fdDestination, flushed, READ_BUFFER_BYTES, relay, SymptomCounter, type LogStream, type LogWatchOptions } from '../../src/log-watch.js';
 import { readProc } from '../helpers/processes.js';
 import { REPO_ROOT } from '../helpers/run-sdwrap.js';
 import { waitFor } from '../helpers/wait.js';
@@ -34,11 +34,11 @@ function run(command: string, args: string[], stdio: StdioOptions): ChildProcess
   return p;
 }
 
-/** A counter that also keeps what it was fed, to be replayed. */
+/** A counter that also keeps what it was fed, to be replayed: a copy, as relay() reuses a chunk's memory. */
 class RecordingCounter extends SymptomCounter {
   readonly fed: Array<[LogStream, Buffer]> = [];
   override feed(stream: LogStream, chunk: Buffer): void {
-    this.fed.push([stream, chunk]);
+    this.fed.push([stream, Buffer.from(chunk)]);
     super.feed(stream, chunk);
   }
 }
@@ -186,7 +186,8 @@ test('20 MB of random lines arrive unchanged and in order, stdout and stderr apa
 
   const total = expected.stdout.matches + expected.stderr.matches;
   assert.ok(expected.stdout.matches > 100 && expected.stderr.matches > 100, JSON.stringify(expected));
-  assert.ok(counter.fed.filter(([s]) => s === 'stdout').length > 100, 'many chunks, split anywhere');
+  // 12 MB in reads of up to 256 KiB (READ_BUFFER_BYTES), wherever the writer's random blocks happen to end.
+  assert.ok(counter.fed.filter(([s]) => s === 'stdout').length > 40, 'many chunks, split anywhere');
   assert.equal(trips(counter.fed, total - 1), true, `more than ${total - 1} matching lines counted`);
   assert.equal(trips(counter.fed, total), false, `no more than ${total} matching lines counted`);
 });
@@ -359,6 +360,32 @@ test('relay settles only when every holder of the pipe has closed it: a child th
   child.stdin!.end('go\n');
   await relayed;
   assert.equal(text, 'early\nlate\n');
+});
+
+test("a child's pipe is read into one reused buffer, more than a stream's 64 KiB at a time", { timeout: 60_000 }, async () => {
+  const total = LINES_OF_120(64 * MiB);
+  const child = run(process.execPath, [LOG_WRITER, '--bytes', String(total)], ['ignore', 'pipe', 'inherit']);
+  const memories = new Set<ArrayBufferLike>();
+  let largest = 0;
+  let read = 0;
+  const counter = new (class extends SymptomCounter {
+    override feed(stream: LogStream, chunk: Buffer) {
+      memories.add(chunk.buffer);
+      largest = Math.max(largest, chunk.length);
+      read += chunk.length;
+      super.feed(stream, chunk);
+    }
+  })(watch(), systemClock, () => {});
+  const devNull = openSync('/dev/null', 'w');
+  try {
+    await relay(child.stdout!, fdDestination(devNull), counter, 'stdout');
+  } finally {
+    closeSync(devNull);
+  }
+  assert.equal(read, total);
+  assert.equal(memories.size, 1, 'every read went into the same memory');
+  assert.ok(largest > 64 * 1024, `largest read ${largest} bytes`);
+  assert.ok(largest <= READ_BUFFER_BYTES);
 });
 
 /** MB/s of log-writer.mjs from its first write to its last. */

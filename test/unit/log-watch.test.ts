@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Clock } from '../../src/clock.js';
-import { MAX_CARRY, SymptomCounter, type LogStream, type LogWatchOptions } from '../../src/log-watch.js';
+import { MAX_CARRY, plainText, SymptomCounter, type LogStream, type LogWatchOptions } from '../../src/log-watch.js';
 
 class ManualClock implements Clock {
   time = 0;
@@ -25,11 +25,16 @@ function counter(options: LogWatchOptions, clock = new ManualClock()) {
  * How many lines the counter finds in `feeds`, through the public interface only: a counter trips exactly
  * when it has seen more than max, so the count is the number of max values in 0..limit that trip.
  */
-function matchingLines(pattern: RegExp, feeds: Feed[], limit = 30): number {
+function matchingLines(pattern: RegExp, feeds: Feed[], limit = 30, ownMemory = false): number {
   let n = 0;
   for (let max = 0; max <= limit; max++) {
-    const { trips, feed } = counter({ pattern, max, windowMs: 60_000 });
-    for (const [stream, chunk] of feeds) feed(stream, chunk);
+    const { c, trips, feed } = counter({ pattern, max, windowMs: 60_000 });
+    // As relay() does: each stream read into memory from the counter (the search's own, for plain text).
+    const memory = ownMemory ? { stdout: c.readBuffer(), stderr: c.readBuffer() } : undefined;
+    for (const [stream, chunk] of feeds) {
+      if (!memory) feed(stream, chunk);
+      else feed(stream, memory[stream].subarray(0, Buffer.from(chunk).copy(memory[stream])));
+    }
     if (trips.length > 0) n++;
   }
   return n;
@@ -192,4 +197,46 @@ test('options are checked', () => {
   assert.throws(() => new SymptomCounter({ pattern: /x/, max: -1, windowMs: 1 }, clock, () => {}), RangeError);
   assert.throws(() => new SymptomCounter({ pattern: /x/, max: 1.5, windowMs: 1 }, clock, () => {}), RangeError);
   assert.throws(() => new SymptomCounter({ pattern: /x/, max: 1, windowMs: 0 }, clock, () => {}), RangeError);
+});
+
+test('plain-text patterns are recognised; anything a regular expression decides is not', () => {
+  assert.equal(plainText(/context deadline has elapsed/), 'context deadline has elapsed');
+  assert.equal(plainText(/deadline\.exceeded \(grpc\)/), 'deadline.exceeded (grpc)');
+  assert.equal(plainText(new RegExp('a/b')), 'a/b');
+  assert.equal(plainText(/délai dépassé/u), 'délai dépassé');
+  for (const pattern of [/DEADLINE/i, /^x/, /x$/, /a.b/, /a|b/, /ab?/, /a*/, /[ab]/, /(ab)/, /a{2}/, /\d/, /\bx/, /\x41/, /(?:)/, /\uFFFD/]) {
+    assert.equal(plainText(pattern), undefined, String(pattern));
+  }
+});
+
+test('a plain-text pattern, searched as bytes, counts the lines a regular expression counts, however the output is split', () => {
+  // The same text two ways: plain (the byte search) and as a regular expression (decoded, scanned line by line).
+  const plain = /deadline has elapsed/;
+  const regex = /deadline has elaps(?:ed)/;
+  assert.equal(plainText(plain), 'deadline has elapsed');
+  assert.equal(plainText(regex), undefined);
+  let s = 99;
+  const r = (n: number) => {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    return s % n;
+  };
+  const pieces = ['deadline has elapsed', 'deadline has', ' elapsed', 'deadline', 'é', '日本', '\r', '\n', '\n', 'ok ', 'x'.repeat(MAX_CARRY / 4)];
+  for (let round = 0; round < 60; round++) {
+    let text = '';
+    for (let i = r(60); i > 0; i--) text += pieces[r(pieces.length)];
+    const bytes = Buffer.from(text);
+    const feeds: Feed[] = [];
+    for (let at = 0; at < bytes.length; ) {
+      const size = 1 + r(r(2) === 0 ? 40 : 70_000);
+      feeds.push([r(4) === 0 ? 'stderr' : 'stdout', bytes.subarray(at, at + size)]);
+      at += size;
+    }
+    const expected = matchingLines(regex, feeds, 40);
+    assert.equal(matchingLines(plain, feeds, 40), expected, `round ${round}`);
+    assert.equal(matchingLines(plain, feeds, 40, true), expected, `round ${round}, read into the counter's memory`);
+  }
 });
