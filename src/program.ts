@@ -3,11 +3,23 @@
 import { Command, Option } from 'commander';
 import { writeSync } from 'node:fs';
 import type { RawOptions } from './config.js';
-import { describeOption, type OptionGroup, type OptionSpec } from './help.js';
+import { commandEpilogue, describeOption, type CommandReference, type OptionGroup, type OptionSpec } from './help.js';
 
-/** One line on stderr, written synchronously (process.stderr would turn the fd a child shares non-blocking). */
+/**
+ * Writes to fd 1 or 2 synchronously (process.stdout/stderr would turn an fd a child shares non-blocking). A
+ * reader that went away (`sdwrap --help | head -1`) is no error of sdwrap's: what it did not read is dropped.
+ */
+export function writeOut(fd: 1 | 2, text: string): void {
+  try {
+    writeSync(fd, text);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EPIPE') throw error;
+  }
+}
+
+/** One line on stderr. */
 export function say(text: string): void {
-  writeSync(2, text.endsWith('\n') ? text : `${text}\n`);
+  writeOut(2, text.endsWith('\n') ? text : `${text}\n`);
 }
 
 /** Ends every usage error's line: where to read more. */
@@ -32,6 +44,20 @@ export interface ProgramSpec {
   version?: string;
 }
 
+/** The parser of a subcommand (`sdwrap probe`, ...), from its reference; `argument` says what its words are. */
+export function commandProgram(reference: CommandReference, argument: string | null): Command {
+  return buildProgram({
+    name: `sdwrap ${reference.name}`,
+    usage: reference.synopsis.replace(`sdwrap ${reference.name} `, ''),
+    description: reference.description,
+    groups: reference.groups,
+    hidden: reference.hidden,
+    epilogue: () => commandEpilogue(reference),
+    command: reference.name,
+    argument,
+  });
+}
+
 /** A commander program that parses options up to the first argument that is not one, and never exits itself. */
 export function buildProgram(spec: ProgramSpec): Command {
   const program = new Command(spec.name).usage(spec.usage).description(spec.description);
@@ -41,7 +67,7 @@ export function buildProgram(spec: ProgramSpec): Command {
     .allowExcessArguments(true)
     .exitOverride()
     .configureOutput({
-      writeOut: (text) => void writeSync(1, text),
+      writeOut: (text) => writeOut(1, text),
       writeErr: (text) => say(text.trimEnd()),
       // Never echo an option's value: `--heartbeat-ur=https://…/secret` must not print the secret.
       // One line: commander puts its "(Did you mean --http?)" on a second one.

@@ -7,10 +7,10 @@ import { systemClock } from '../clock.js';
 import { buildConfig, type ProbeConfig } from '../config.js';
 import { UsageError } from '../errors.js';
 import { type HealthState, type ProbeResult } from '../health.js';
-import { commandEpilogue, commandReference } from '../help.js';
+import { commandReference } from '../help.js';
 import { ProbeLoop, runProbeOnce } from '../probe-loop.js';
 import { createProbe, type Probe } from '../probes/probe.js';
-import { buildProgram, readRunOptions } from '../program.js';
+import { commandProgram, readRunOptions } from '../program.js';
 import { childEnv } from '../systemd-env.js';
 import { planProbeTiming } from '../timing.js';
 
@@ -50,16 +50,7 @@ export interface ProbeRecord {
 
 /** Runs `sdwrap probe` with the arguments after its name; resolves with the exit code. */
 export async function run(argv: readonly string[]): Promise<number> {
-  const program = buildProgram({
-    name: 'sdwrap probe',
-    usage: REFERENCE.synopsis.replace(/^sdwrap probe /, ''),
-    description: REFERENCE.description,
-    groups: REFERENCE.groups,
-    hidden: REFERENCE.hidden,
-    epilogue: () => commandEpilogue(REFERENCE),
-    command: 'probe',
-    argument: 'ignored: the app is not run',
-  });
+  const program = commandProgram(REFERENCE, 'ignored: the app is not run');
   program.parse(argv as string[], { from: 'user' });
   const { json = false, watch = false } = program.opts<{ json?: boolean; watch?: boolean }>();
   const { options, command } = await readRunOptions(program);

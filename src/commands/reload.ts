@@ -8,8 +8,8 @@ import { validateSpan } from '../config.js';
 import { controlSocketPath, RELOAD_EXIT, RELOAD_REQUEST, type ControlReply } from '../control-protocol.js';
 import { formatSpan } from '../duration.js';
 import { UsageError } from '../errors.js';
-import { commandEpilogue, commandReference } from '../help.js';
-import { buildProgram, say } from '../program.js';
+import { commandReference } from '../help.js';
+import { commandProgram, say } from '../program.js';
 
 const REFERENCE = commandReference('reload');
 const DEFAULT_TIMEOUT = '1min';
@@ -28,15 +28,7 @@ type Answer =
 
 /** Runs `sdwrap reload` with the arguments after its name; resolves with the exit code. */
 export async function run(argv: readonly string[]): Promise<number> {
-  const program = buildProgram({
-    name: 'sdwrap reload',
-    usage: REFERENCE.synopsis.replace(/^sdwrap reload /, ''),
-    description: REFERENCE.description,
-    groups: REFERENCE.groups,
-    epilogue: () => commandEpilogue(REFERENCE),
-    command: 'reload',
-    argument: null,
-  });
+  const program = commandProgram(REFERENCE, null);
   program.parse(argv as string[], { from: 'user' });
   if (program.args.length > 0) throw new UsageError(`unexpected argument '${program.args[0]}': sdwrap reload takes options only`);
   const opts = program.opts<{ controlSocket?: string; timeout?: string }>();

@@ -6,9 +6,9 @@ import { accessSync, constants, realpathSync, statSync, writeFileSync } from 'no
 import path from 'node:path';
 import { buildConfig } from '../config.js';
 import { UsageError } from '../errors.js';
-import { commandEpilogue, commandReference, type OptionSpec } from '../help.js';
+import { commandReference, type OptionSpec } from '../help.js';
 import { isSecretHeader } from '../http-assertions.js';
-import { buildProgram, readRunOptions, say } from '../program.js';
+import { commandProgram, readRunOptions, say } from '../program.js';
 import { renderUnit, type UnitPlan } from '../unit-file.js';
 
 const REFERENCE = commandReference('unit');
@@ -31,16 +31,7 @@ interface UnitOptions {
 
 /** Runs `sdwrap unit` with the arguments after its name; resolves with the exit code. */
 export async function run(argv: readonly string[], version: string): Promise<number> {
-  const program = buildProgram({
-    name: 'sdwrap unit',
-    usage: REFERENCE.synopsis.replace(/^sdwrap unit /, ''),
-    description: REFERENCE.description,
-    groups: REFERENCE.groups,
-    hidden: REFERENCE.hidden,
-    epilogue: () => commandEpilogue(REFERENCE),
-    command: 'unit',
-    argument: "the app to run, with its arguments (the unit's <name> comes first)",
-  });
+  const program = commandProgram(REFERENCE, "the app to run, with its arguments (the unit's <name> comes first)");
   const [name, ...rest] = argv;
   if (name === '-h' || name === '--help') program.parse(['--help'], { from: 'user' });
   if (name === undefined || name.startsWith('-')) {

@@ -3,7 +3,8 @@
 // the mistake and points at --help.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { REPO_ROOT, runSdwrap, SDWRAP_BIN, stopAll } from '../helpers/run-sdwrap.js';
@@ -64,6 +65,19 @@ test('--help: stdout, exit 0, options in groups, span syntax, examples, exit cod
   assert.match(section('HTTP checks'), /--http-method/);
   assert.match(section('Local mode'), /--restart-delay/);
   assert.doesNotMatch(section('Probes'), /--restart/);
+});
+
+test('--help into a reader that goes away (| head -1): exit 0, no error', async () => {
+  for (const args of [['--help'], ['probe', '--help'], ['unit', '--help']]) {
+    const child = spawn(process.execPath, [SDWRAP_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Read nothing: close the pipe at once, as `head -1` does after its line.
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const [code] = (await once(child, 'exit')) as [number | null];
+    assert.equal(code, 0, `${args.join(' ')}: ${stderr}`);
+    assert.equal(stderr, '', args.join(' '));
+  }
 });
 
 test('--help, the man page and the README options table list the same flags', () => {
