@@ -20,7 +20,7 @@
  * (util-linux) and, when no cached root exists, debootstrap plus network access
  * to the Debian mirror.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import {
   closeSync,
   existsSync,

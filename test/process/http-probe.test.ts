@@ -67,8 +67,8 @@ function runOnce(probe: Probe, timeoutMs = 5000) {
   return probe.run(AbortSignal.timeout(timeoutMs));
 }
 
-/** One probe against one server, both closed afterwards. */
-async function withProbe(server: TestServer, s: HttpProbeSpec, fn: (probe: Probe) => Promise<void>): Promise<void> {
+/** One probe against a server of the caller's, closed afterwards (the server names what the probe is for). */
+async function withProbe(_server: TestServer, s: HttpProbeSpec, fn: (probe: Probe) => Promise<void>): Promise<void> {
   const probe = httpProbe(s);
   try {
     await fn(probe);
@@ -374,7 +374,7 @@ test('an abort mid-response settles the probe promptly and closes the socket', a
   });
   try {
     for (const [path, more] of [['/stall', {}], ['/stall', { json: [parseJsonAssertion('status==ok')] }], ['/silent', {}]] as const) {
-      await withProbe(server, spec(server.url(path), more), async (probe) => {
+      await withProbe(server, spec(server.url(path), more as Partial<HttpProbeSpec>), async (probe) => {
         const watch = headersReceived(path);
         const controller = new AbortController();
         const connectionsBefore = server.connections;

@@ -131,7 +131,7 @@ test("every line about the child carries its pid as childPid (never pino's pid);
     const lines = run.logs.filter((l) => String(l.msg).startsWith(msg));
     assert.ok(lines.length > 0, `no '${msg}' line\n${run.dump()}`);
     for (const line of lines) {
-      assert.ok(pids.includes(line.childPid), `'${msg}' names its child: ${JSON.stringify(line)}`);
+      assert.ok(pids.includes(line.childPid as number), `'${msg}' names its child: ${JSON.stringify(line)}`);
       assert.equal(line.pid, undefined, `no ambiguous pid key: ${JSON.stringify(line)}`);
     }
   }
