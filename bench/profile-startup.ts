@@ -65,12 +65,23 @@ function bundle(from: string, dir: string, { minify = false, split = true, cjs =
   if (cjs) delete pkg.type;
   writeFileSync(path.join(dir, 'package.json'), JSON.stringify(pkg, null, 2));
   symlinkSync(NM, path.join(dir, 'node_modules'));
-  const common = [path.join(from, 'src', 'cli.ts'), '--bundle', '--platform=node', '--target=node20', '--log-level=warning', '--external:sd-notify', ...(minify ? ['--minify'] : [])];
+  const common = [
+    path.join(from, 'src', 'cli.ts'),
+    '--bundle',
+    '--platform=node',
+    '--target=node20',
+    '--log-level=warning',
+    '--external:sd-notify',
+    ...(minify ? ['--minify'] : []),
+  ];
   if (cjs) {
     sh(path.join(NM, '.bin', 'esbuild'), [
       ...common,
       '--format=cjs',
-      '--external:undici', '--external:execa', '--external:pino-pretty', '--external:zod',
+      '--external:undici',
+      '--external:execa',
+      '--external:pino-pretty',
+      '--external:zod',
       '--define:import.meta.url=__sdwrapUrl',
       "--banner:js=const __sdwrapUrl = require('node:url').pathToFileURL(__filename).href;",
       `--outfile=${path.join(dir, 'dist', 'cli.cjs')}`,
@@ -114,7 +125,14 @@ function measure(variants: Variant[]): Map<string, Timing> {
       const xs = res[v.name]!;
       const bad = xs.find((x) => x.status !== 0);
       if (bad) throw new Error(`${v.name}: exit status ${bad.status}`);
-      return [v.name, { ms: round(median(xs.map((x) => x.wall_ms)), 1), cpuMs: round(median(xs.map((x) => x.cpu_ms)), 1), rssMiB: round(median(xs.map((x) => x.maxrss_kib)) / 1024, 1) }];
+      return [
+        v.name,
+        {
+          ms: round(median(xs.map((x) => x.wall_ms)), 1),
+          cpuMs: round(median(xs.map((x) => x.cpu_ms)), 1),
+          rssMiB: round(median(xs.map((x) => x.maxrss_kib)) / 1024, 1),
+        },
+      ];
     }),
   );
 }
@@ -123,7 +141,20 @@ async function idleHwm(builds: Record<string, string>, settleMs: number): Promis
   const runs = await Promise.all(
     Object.entries(builds).map(async ([name, dir]) => {
       const port = await freePort();
-      const p = new Proc(process.execPath, [path.join(dir, 'bin', 'sdwrap.js'), '--http', `http://127.0.0.1:${port}/healthz`, '--interval', '1s', '--timeout', '1s', '--', 'node', path.join(TEST_FIXTURES, 'server.mjs'), '--port', String(port)]);
+      const p = new Proc(process.execPath, [
+        path.join(dir, 'bin', 'sdwrap.js'),
+        '--http',
+        `http://127.0.0.1:${port}/healthz`,
+        '--interval',
+        '1s',
+        '--timeout',
+        '1s',
+        '--',
+        'node',
+        path.join(TEST_FIXTURES, 'server.mjs'),
+        '--port',
+        String(port),
+      ]);
       return { name, p };
     }),
   );
@@ -147,9 +178,16 @@ function phases(dir: string): { toSpawnedMs: number; exitPathMs: number } {
   const b: number[] = [];
   for (let i = 0; i < N; i++) {
     const t0 = Date.now();
-    const r = spawnSync(process.execPath, [path.join(dir, 'bin', 'sdwrap.js'), '--', 'true'], { encoding: 'utf8', env: benchEnv(), timeout: 20_000 });
+    const r = spawnSync(process.execPath, [path.join(dir, 'bin', 'sdwrap.js'), '--', 'true'], {
+      encoding: 'utf8',
+      env: benchEnv(),
+      timeout: 20_000,
+    });
     const t1 = Date.now();
-    const logs = r.stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { msg: string; time: number });
+    const logs = r.stderr
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { msg: string; time: number });
     const spawned = logs.find((l) => l.msg === 'spawned');
     const exited = logs.find((l) => l.msg === 'child exited');
     if (spawned && exited) {
@@ -243,9 +281,19 @@ for (const add of [0, ${extra}]) {
   for (const k of kids) k.kill('SIGKILL');
 }
 console.log(JSON.stringify(out));`;
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { cwd: dir, encoding: 'utf8', env: benchEnv(), timeout: 60_000 });
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], {
+    cwd: dir,
+    encoding: 'utf8',
+    env: benchEnv(),
+    timeout: 60_000,
+  });
   const rows = JSON.parse(r.stdout) as { processes: number; wallMs: number; cpuMs: number }[];
-  return rows.map((o) => ({ processes: o.processes, wallMs: round(o.wallMs, 2), cpuMs: round(o.cpuMs, 2), usPerProcess: round((o.cpuMs / o.processes) * 1000, 0) }));
+  return rows.map((o) => ({
+    processes: o.processes,
+    wallMs: round(o.wallMs, 2),
+    cpuMs: round(o.cpuMs, 2),
+    usPerProcess: round((o.cpuMs / o.processes) * 1000, 0),
+  }));
 }
 
 function table(head: string[], rows: (string | number)[][]): string {
@@ -279,12 +327,28 @@ async function main(): Promise<void> {
     const variants: Variant[] = [
       { name: 'node -e 0', args: ['-e', '0'], cwd: head },
       { name: 'node (ESM) -e 0', args: imp('0'), cwd: head },
-      ...[...packages, 'undici', 'execa', 'pino-pretty'].map((m) => ({ name: `import ${m}`, args: imp(`await import('${m}')`), cwd: head })),
+      ...[...packages, 'undici', 'execa', 'pino-pretty'].map((m) => ({
+        name: `import ${m}`,
+        args: imp(`await import('${m}')`),
+        cwd: head,
+      })),
       { name: `import ${packages.join('+')}`, args: imp(packages.map((m) => `await import('${m}');`).join(' ')), cwd: head },
       { name: "import cli.js's module graph (no main)", args: imp(graph), cwd: head },
-      ...Object.entries(builds).map(([name, dir]) => ({ name: `${name}: sdwrap -- true`, args: [path.join(dir, 'bin', 'sdwrap.js'), '--', 'true'], cwd: dir })),
-      { name: 'floor: experiments/floor.mjs -- true (no deps, ESM)', args: [fileURLToPath(new URL('./experiments/floor.mjs', import.meta.url)), '--', 'true'], cwd: head },
-      { name: 'floor: experiments/floor.cjs -- true (no deps, CJS)', args: [fileURLToPath(new URL('./experiments/floor.cjs', import.meta.url)), '--', 'true'], cwd: head },
+      ...Object.entries(builds).map(([name, dir]) => ({
+        name: `${name}: sdwrap -- true`,
+        args: [path.join(dir, 'bin', 'sdwrap.js'), '--', 'true'],
+        cwd: dir,
+      })),
+      {
+        name: 'floor: experiments/floor.mjs -- true (no deps, ESM)',
+        args: [fileURLToPath(new URL('./experiments/floor.mjs', import.meta.url)), '--', 'true'],
+        cwd: head,
+      },
+      {
+        name: 'floor: experiments/floor.cjs -- true (no deps, CJS)',
+        args: [fileURLToPath(new URL('./experiments/floor.cjs', import.meta.url)), '--', 'true'],
+        cwd: head,
+      },
     ];
     const startup = measure(variants);
     const base = startup.get('node (ESM) -e 0')!;
@@ -301,9 +365,23 @@ async function main(): Promise<void> {
     const scan = scanCost(head, QUICK ? 200 : 900);
 
     const sizes = Object.fromEntries(
-      ['bundle-1file', 'bundle', 'bundle-min', 'bundle-cjs'].map((b) => [b, round(readFileSync(path.join(builds[b]!, 'dist', b === 'bundle-cjs' ? 'cli.cjs' : 'cli.js')).length / 1024, 0)]),
+      ['bundle-1file', 'bundle', 'bundle-min', 'bundle-cjs'].map((b) => [
+        b,
+        round(readFileSync(path.join(builds[b]!, 'dist', b === 'bundle-cjs' ? 'cli.cjs' : 'cli.js')).length / 1024, 0),
+      ]),
     );
-    const result = { commit, machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length, node: process.version, date: new Date().toISOString() }, runs: N, startup: Object.fromEntries(startup), idleHwmMiB: hwm, phasesMs: ph, importStepsMs: steps, procScan: scan, bundleKiB: sizes, loadavg: os.loadavg().map((x) => round(x, 2)) };
+    const result = {
+      commit,
+      machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length, node: process.version, date: new Date().toISOString() },
+      runs: N,
+      startup: Object.fromEntries(startup),
+      idleHwmMiB: hwm,
+      phasesMs: ph,
+      importStepsMs: steps,
+      procScan: scan,
+      bundleKiB: sizes,
+      loadavg: os.loadavg().map((x) => round(x, 2)),
+    };
     writeFileSync(OUT, `${JSON.stringify(result, null, 2)}\n`);
 
     const rows = variants.map((v) => {
@@ -312,13 +390,36 @@ async function main(): Promise<void> {
       const plus = (x: number) => (x >= 0 ? `+${round(x, 1)}` : `${round(x, 1)}`);
       return [v.name, s.ms, plus(s.ms - ref.ms), s.cpuMs, plus(s.cpuMs - ref.cpuMs), s.rssMiB, `${round(s.ms / nodeBase.ms, 2)}x`];
     });
-    process.stdout.write(`\nHEAD ${commit}, ${N} runs each (medians; base: node -e 0, for the import rows node --input-type=module -e 0)\n\n`);
-    process.stdout.write(`${table(['Run', 'wall ms', 'wall over base', 'CPU ms', 'CPU over base', 'maxRSS MiB', 'wall vs node -e 0'], rows)}\n\n`);
-    process.stdout.write(`${table(['Build', 'VmHWM MiB after idling with --http', 'vs bare node'], Object.entries(hwm).map(([k, v]) => [k, v, `${round(v / hwm['bare node']!, 2)}x`]))}\n\n`);
-    process.stdout.write(`${table(['Import step (in cli.js order, in-process)', 'ms (median)'], Object.entries(steps).map(([k, v]) => [k, v]))}\n\n`);
-    process.stdout.write(`${table(['/proc scan (kill-tree.js treeMembers)', 'wall ms', 'CPU ms', 'CPU µs per process'], scan.map((x) => [`${x.processes} processes`, x.wallMs, x.cpuMs, x.usPerProcess]))}\n`);
-    process.stdout.write('(the end of every run does three scans: watch-tree, then signalTree for SIGTERM and again for SIGCONT; waitTreeGone repeats one every 20 ms while leftovers live)\n\n');
-    process.stdout.write(`HEAD -- true phases: process start to "spawned" log ${ph.toSpawnedMs} ms; "child exited" log to process reaped ${ph.exitPathMs} ms\n`);
+    process.stdout.write(
+      `\nHEAD ${commit}, ${N} runs each (medians; base: node -e 0, for the import rows node --input-type=module -e 0)\n\n`,
+    );
+    process.stdout.write(
+      `${table(['Run', 'wall ms', 'wall over base', 'CPU ms', 'CPU over base', 'maxRSS MiB', 'wall vs node -e 0'], rows)}\n\n`,
+    );
+    process.stdout.write(
+      `${table(
+        ['Build', 'VmHWM MiB after idling with --http', 'vs bare node'],
+        Object.entries(hwm).map(([k, v]) => [k, v, `${round(v / hwm['bare node']!, 2)}x`]),
+      )}\n\n`,
+    );
+    process.stdout.write(
+      `${table(
+        ['Import step (in cli.js order, in-process)', 'ms (median)'],
+        Object.entries(steps).map(([k, v]) => [k, v]),
+      )}\n\n`,
+    );
+    process.stdout.write(
+      `${table(
+        ['/proc scan (kill-tree.js treeMembers)', 'wall ms', 'CPU ms', 'CPU µs per process'],
+        scan.map((x) => [`${x.processes} processes`, x.wallMs, x.cpuMs, x.usPerProcess]),
+      )}\n`,
+    );
+    process.stdout.write(
+      '(the end of every run does three scans: watch-tree, then signalTree for SIGTERM and again for SIGCONT; waitTreeGone repeats one every 20 ms while leftovers live)\n\n',
+    );
+    process.stdout.write(
+      `HEAD -- true phases: process start to "spawned" log ${ph.toSpawnedMs} ms; "child exited" log to process reaped ${ph.exitPathMs} ms\n`,
+    );
     process.stdout.write(`dist/cli.js sizes (KiB, without lazy chunks): ${JSON.stringify(sizes)}\nwritten to ${OUT}\n`);
   } finally {
     await cleanup();

@@ -32,7 +32,8 @@ function gitState(): { commit: string; dirty: boolean } | undefined {
   try {
     const opts = { cwd: fileURLToPath(new URL('..', import.meta.url)), encoding: 'utf8' as const, timeout: 10_000 };
     const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], opts).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no', '--', 'src', 'bin', 'package.json'], opts).trim() !== '';
+    const dirty =
+      execFileSync('git', ['status', '--porcelain', '--untracked-files=no', '--', 'src', 'bin', 'package.json'], opts).trim() !== '';
     return { commit, dirty };
   } catch {
     return undefined;
@@ -58,7 +59,19 @@ function machine() {
 
 function failedRow(id: string, error: unknown): Row {
   const msg = error instanceof Error ? error.message : String(error);
-  return { id, name: id, unit: '', sdwrap: null, sdwrapText: `error: ${msg.split('\n')[0]}`, baselines: [], ratio: null, target: '', pass: false, notes: [msg], detail: {} };
+  return {
+    id,
+    name: id,
+    unit: '',
+    sdwrap: null,
+    sdwrapText: `error: ${msg.split('\n')[0]}`,
+    baselines: [],
+    ratio: null,
+    target: '',
+    pass: false,
+    notes: [msg],
+    detail: {},
+  };
 }
 
 const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
@@ -68,7 +81,12 @@ function table(rows: Row[]): string {
   rows.forEach((r, i) => {
     const unit = r.unit ? ` ${r.unit}` : '';
     const sd = r.sdwrapText ? `${r.sdwrapText}${r.sdwrap === null ? '' : unit}` : r.sdwrap === null ? '—' : `${fmt(r.sdwrap)}${unit}`;
-    const base = r.baselines.length === 0 ? '—' : r.baselines.map((b) => `${b.name}: ${b.text ?? (b.value === null ? 'n/a' : fmt(b.value))}${b.value === null ? '' : unit}`).join('; ');
+    const base =
+      r.baselines.length === 0
+        ? '—'
+        : r.baselines
+            .map((b) => `${b.name}: ${b.text ?? (b.value === null ? 'n/a' : fmt(b.value))}${b.value === null ? '' : unit}`)
+            .join('; ');
     const ratio = r.ratio === null ? '—' : `${fmt(r.ratio)}x`;
     const result = r.pass === null ? 'not measured' : r.pass ? 'pass' : '**miss**';
     out.push(`| ${i + 1} | ${cell(r.name)} | ${cell(sd)} | ${cell(base)} | ${ratio} | ${cell(r.target)} | ${result} |`);
@@ -108,7 +126,9 @@ async function main(): Promise<number> {
   const seconds = Math.round((Date.now() - began) / 100) / 10;
   writeFileSync(RESULTS, `${JSON.stringify({ machine: m, seconds, rows }, null, 2)}\n`);
   const line = `Machine: ${m.cpu}, ${m.cores} cores, ${m.totalMemGiB} GiB RAM, Node ${m.node}, ${m.kernel}, ${m.date}${QUICK ? ' (BENCH_QUICK)' : ''}; load average at the end ${m.loadavg.join(' ')}; run took ${seconds} s; sdwrap ${m.git ? `${m.git.commit}${m.git.dirty ? ' + uncommitted changes' : ''}` : 'unknown commit'}`;
-  process.stdout.write(`\n${table(rows)}\n\n${line}\n\nNotes:\n${rows.flatMap((r, i) => r.notes.map((n) => `- ${i + 1}. ${n}`)).join('\n')}\n\nResults written to ${RESULTS}\n`);
+  process.stdout.write(
+    `\n${table(rows)}\n\n${line}\n\nNotes:\n${rows.flatMap((r, i) => r.notes.map((n) => `- ${i + 1}. ${n}`)).join('\n')}\n\nResults written to ${RESULTS}\n`,
+  );
   return 0;
 }
 

@@ -49,7 +49,11 @@ await build({
   logLevel: 'warning',
 });
 
-const cache = spawnSync(process.execPath, ['build/code-cache.cjs'], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8', timeout: 60_000 });
+const cache = spawnSync(process.execPath, ['build/code-cache.cjs'], {
+  stdio: ['ignore', 'ignore', 'pipe'],
+  encoding: 'utf8',
+  timeout: 60_000,
+});
 if (cache.status !== 0) {
   process.stderr.write(`build: no code cache made (sdwrap starts without it): ${(cache.stderr || cache.error?.message || '').trim()}\n`);
 }

@@ -5,7 +5,10 @@ import { COMMANDS, ENVIRONMENT, EXAMPLES, EXIT_CODES, OPTION_GROUPS, SPAN_TEXT, 
 
 /** Escapes text for roff: backslashes, and a leading dot or quote that would read as a request. */
 function roff(text: string): string {
-  return text.replace(/\\/g, '\\e').replace(/-/g, '\\-').replace(/^([.'])/gm, '\\&$1');
+  return text
+    .replace(/\\/g, '\\e')
+    .replace(/-/g, '\\-')
+    .replace(/^([.'])/gm, '\\&$1');
 }
 
 /** Bold option names and italic placeholders, as man pages set them. */
@@ -50,7 +53,8 @@ for (const command of COMMANDS) {
     lines.push('.PP', `\\fI${roff(group.title)}\\fR`);
     for (const option of group.options) lines.push('.TP', flags(option.flags), roff(describeOption(option)));
   }
-  for (const example of command.examples) lines.push('.PP', roff(example.title), '.PP', '.nf', '.RS 4', roff(example.command), '.RE', '.fi');
+  for (const example of command.examples)
+    lines.push('.PP', roff(example.title), '.PP', '.nf', '.RS 4', roff(example.command), '.RE', '.fi');
   lines.push('.PP', 'Exit status:');
   for (const exit of command.exitCodes) lines.push('.TP', `\\fB${roff(exit.code)}\\fR`, roff(exit.meaning));
 }

@@ -24,9 +24,7 @@ export interface RestartHistory {
 
 export const emptyHistory: RestartHistory = { streak: 0, times: [] };
 
-export type RestartDecision =
-  | { kind: 'restart'; delayMs: number; restart: number; inWindow: number }
-  | { kind: 'give-up'; reason: string };
+export type RestartDecision = { kind: 'restart'; delayMs: number; restart: number; inWindow: number } | { kind: 'give-up'; reason: string };
 
 /** The delay before restart number `streak + 1`: initial x 2^streak, +/-25% jitter, never above the cap. */
 export function backoffDelay(streak: number, policy: RestartPolicy, random: () => number): number {

@@ -14,7 +14,6 @@ export interface ChildHandle {
   readonly exited: Promise<ChildStatus>;
 }
 
-
 /**
  * Starts the child. node:child_process rather than execa: the child is long-lived with inherited stdio,
  * so execa's output handling buys nothing here, and not loading it keeps sdwrap's start-up cheap.

@@ -60,7 +60,12 @@ async function main(argv: readonly string[]): Promise<ExitPlan> {
   }
   const env = process.env;
   const watchdogMs = config.noSystemd ? undefined : watchdogPeriodMs(env, process.pid);
-  setV8Flags(v8FlagsFor(config, config.probes.map((probe) => planProbeTiming(probe, config, watchdogMs))));
+  setV8Flags(
+    v8FlagsFor(
+      config,
+      config.probes.map((probe) => planProbeTiming(probe, config, watchdogMs)),
+    ),
+  );
   const log = await createLogger({ level: config.logLevel, format: config.logFormat });
   installLastResort(log);
   warnAboutSetup(config, env, log);
@@ -71,7 +76,9 @@ async function main(argv: readonly string[]): Promise<ExitPlan> {
   // `sdwrap reload` asks over the control socket: its requests reach the supervisor as 'reload' events.
   const socketPath = controlSocketPath(config.controlSocket, env);
   const control = socketPath
-    ? await (await import('./control-socket.js')).serveControlSocket({
+    ? await (
+        await import('./control-socket.js')
+      ).serveControlSocket({
         path: socketPath,
         origin: config.controlSocket === undefined ? '$RUNTIME_DIRECTORY' : '--control-socket',
         log,
@@ -79,7 +86,15 @@ async function main(argv: readonly string[]): Promise<ExitPlan> {
       })
     : undefined;
   try {
-    return await supervise(config, { log, notifier, env, pid: process.pid, heartbeat, control: control?.requests, observer: control?.observer });
+    return await supervise(config, {
+      log,
+      notifier,
+      env,
+      pid: process.pid,
+      heartbeat,
+      control: control?.requests,
+      observer: control?.observer,
+    });
   } finally {
     await control?.close();
   }
@@ -92,7 +107,9 @@ function warnAboutSetup(config: Config, env: NodeJS.ProcessEnv, log: Logger): vo
   if (config.onUnhealthy === 'watchdog') log.warn(`--on-unhealthy watchdog: ${why}: sdwrap will kill an unhealthy app itself instead`);
   if (config.notifier === 'native') log.warn(`--notifier native: ${why}: nothing will be sent`);
   // Worded without the socket's name: an unset one is the normal state of a run by hand.
-  log.warn('not under systemd, and --no-systemd is not given: nothing will restart the app when it fails (use --no-systemd to have sdwrap restart it)');
+  log.warn(
+    'not under systemd, and --no-systemd is not given: nothing will restart the app when it fails (use --no-systemd to have sdwrap restart it)',
+  );
 }
 
 /** A bug in sdwrap must still end with a line saying so, not a silent hang, and must not leave the app

@@ -11,7 +11,9 @@ const asText = (value: string | number | undefined) => (value === undefined ? un
 
 async function schema() {
   const { z } = requireOptional('zod') as typeof import('zod');
-  const span = z.union([z.string(), z.number().nonnegative()], { error: 'expected a time span: a string like "5s" or a number of seconds' });
+  const span = z.union([z.string(), z.number().nonnegative()], {
+    error: 'expected a time span: a string like "5s" or a number of seconds',
+  });
   const count = z.union([z.number().int(), z.string()], { error: 'expected a whole number' });
   const timing = {
     interval: span.optional(),
@@ -154,7 +156,10 @@ export async function loadConfigFile(path: string): Promise<FileOptions> {
   jsonc.parse(text, syntax, { disallowComments: true, allowTrailingComma: false, allowEmptyContent: false });
   const first = syntax[0];
   if (first) {
-    const what = jsonc.printParseErrorCode(first.error).replace(/([a-z])([A-Z])/g, '$1 $2').toLowerCase();
+    const what = jsonc
+      .printParseErrorCode(first.error)
+      .replace(/([a-z])([A-Z])/g, '$1 $2')
+      .toLowerCase();
     throw new UsageError(`--config ${path}:${lineColumn(text, first.offset)}: not valid JSON (${what})`);
   }
   let data: unknown;
@@ -189,7 +194,12 @@ export async function loadConfigFile(path: string): Promise<FileOptions> {
     if (p.http !== undefined) {
       const h = typeof p.http === 'string' ? { url: p.http } : p.http;
       return {
-        source, where, role: p.role, kind: 'http', target: h.url, ...timing,
+        source,
+        where,
+        role: p.role,
+        kind: 'http',
+        target: h.url,
+        ...timing,
         http: {
           method: h.method,
           requestHeaders: headerLines(h.requestHeaders),
@@ -270,7 +280,10 @@ function knownKeys(shape: unknown, data: unknown, path: ReadonlyArray<string | n
   return object ? Object.keys(object.shape) : [];
 }
 
-type AnySchema = { def?: { type?: string; options?: unknown[]; element?: unknown; innerType?: unknown; in?: unknown; shape?: unknown }; shape?: Record<string, unknown> };
+type AnySchema = {
+  def?: { type?: string; options?: unknown[]; element?: unknown; innerType?: unknown; in?: unknown; shape?: unknown };
+  shape?: Record<string, unknown>;
+};
 
 /** The object schema within unions, optionals and refinements that matches an object value. */
 function objectSchema(node: unknown, value: unknown): { shape: Record<string, unknown> } | undefined {

@@ -200,7 +200,12 @@ const UNHEALTHY_ACTIONS: readonly UnhealthyAction[] = ['kill', 'watchdog'];
  * Checks raw options and the command; throws UsageError naming the first bad one. `sdwrap probe` runs
  * without a command ({ command: 'optional' }: the command is then '').
  */
-export function buildConfig(raw: RawOptions, argv: readonly string[], isTTY: boolean, { command: need = 'required' }: { command?: 'required' | 'optional' } = {}): Config {
+export function buildConfig(
+  raw: RawOptions,
+  argv: readonly string[],
+  isTTY: boolean,
+  { command: need = 'required' }: { command?: 'required' | 'optional' } = {},
+): Config {
   const [command = '', ...args] = argv;
   if (command === '' && need === 'required') {
     throw new UsageError('missing the command to run: sdwrap [options] -- <command> [args...]');
@@ -222,8 +227,13 @@ export function buildConfig(raw: RawOptions, argv: readonly string[], isTTY: boo
     stopTimeoutMs: validateSpan(label(raw, 'stopTimeout', '--stop-timeout'), raw.stopTimeout ?? DEFAULTS.stopTimeout, { min: 0 }),
     onUnhealthy: validateChoice(label(raw, 'onUnhealthy', '--on-unhealthy'), raw.onUnhealthy ?? DEFAULTS.onUnhealthy, UNHEALTHY_ACTIONS),
     watchLog: normalizeWatchLog(raw),
-    heartbeatUrl: raw.heartbeatUrl === undefined ? undefined : validateHttpUrl(label(raw, 'heartbeatUrl', '--heartbeat-url'), raw.heartbeatUrl, { secret: true }),
-    heartbeatEveryMs: validateSpan(label(raw, 'heartbeatEvery', '--heartbeat-every'), raw.heartbeatEvery ?? DEFAULTS.heartbeatEvery, { min: 1000 }),
+    heartbeatUrl:
+      raw.heartbeatUrl === undefined
+        ? undefined
+        : validateHttpUrl(label(raw, 'heartbeatUrl', '--heartbeat-url'), raw.heartbeatUrl, { secret: true }),
+    heartbeatEveryMs: validateSpan(label(raw, 'heartbeatEvery', '--heartbeat-every'), raw.heartbeatEvery ?? DEFAULTS.heartbeatEvery, {
+      min: 1000,
+    }),
     logLevel: validateChoice(label(raw, 'logLevel', '--log-level'), raw.logLevel ?? DEFAULTS.logLevel, LOG_LEVELS),
     logFormat: validateChoice(label(raw, 'logFormat', '--log-format'), raw.logFormat ?? (isTTY ? 'pretty' : 'json'), LOG_FORMATS),
     notifier: validateChoice(label(raw, 'notifier', '--notifier'), raw.notifier ?? DEFAULTS.notifier, NOTIFIERS),
@@ -238,7 +248,8 @@ function normalizeProbes(raw: RawOptions): ProbeConfig[] {
   const fromFlags: RawProbe[] = [];
   for (const kind of PROBE_KINDS) {
     const target = raw[kind];
-    if (target !== undefined) fromFlags.push({ source: `--${kind}`, role: 'both', kind, target: validateFlagValue(`--${kind}`, target, raw) });
+    if (target !== undefined)
+      fromFlags.push({ source: `--${kind}`, role: 'both', kind, target: validateFlagValue(`--${kind}`, target, raw) });
   }
   for (const text of raw.probe ?? []) fromFlags.push(parseProbeFlag(validateFlagValue('--probe', text, raw)));
   // Assertion flags apply to every probe of their kind given on the command line.
@@ -258,7 +269,13 @@ function normalizeProbes(raw: RawOptions): ProbeConfig[] {
   }
   const all = [...fromFlags, ...(raw.probes ?? [])];
   const httpFlags =
-    raw.httpMethod ?? raw.httpRequestHeader?.[0] ?? raw.httpStatus ?? raw.httpBody ?? raw.httpHeader?.[0] ?? raw.httpJson?.[0] ?? raw.httpFollowRedirects;
+    raw.httpMethod ??
+    raw.httpRequestHeader?.[0] ??
+    raw.httpStatus ??
+    raw.httpBody ??
+    raw.httpHeader?.[0] ??
+    raw.httpJson?.[0] ??
+    raw.httpFollowRedirects;
   if (httpFlags !== undefined && !fromFlags.some((p) => p.kind === 'http')) {
     throw new UsageError(
       '--http-method, --http-request-header, --http-status, --http-header, --http-body, --http-json and --http-follow-redirects need an HTTP probe (--http or --probe ROLE:http:URL)',
@@ -317,8 +334,14 @@ function normalizeProbe(probe: RawProbe, raw: RawOptions): ProbeConfig {
     timeoutMs: validateSpan(name('--timeout', 'timeout'), probe.timeout ?? raw.timeout ?? DEFAULTS.timeout, { min: 1 }),
     intervalSet: (probe.interval ?? raw.interval) !== undefined,
     timeoutSet: (probe.timeout ?? raw.timeout) !== undefined,
-    failureThreshold: validateCount(name('--failure-threshold', 'failureThreshold'), probe.failureThreshold ?? raw.failureThreshold ?? DEFAULTS.failureThreshold),
-    successThreshold: validateCount(name('--success-threshold', 'successThreshold'), probe.successThreshold ?? raw.successThreshold ?? DEFAULTS.successThreshold),
+    failureThreshold: validateCount(
+      name('--failure-threshold', 'failureThreshold'),
+      probe.failureThreshold ?? raw.failureThreshold ?? DEFAULTS.failureThreshold,
+    ),
+    successThreshold: validateCount(
+      name('--success-threshold', 'successThreshold'),
+      probe.successThreshold ?? raw.successThreshold ?? DEFAULTS.successThreshold,
+    ),
   });
 }
 
@@ -330,7 +353,9 @@ function normalizeTarget(probe: RawProbe): ProbeTarget {
       const http = probe.http ?? {};
       const method = validateChoice(flag('--http-method', 'method'), (http.method ?? 'GET').toUpperCase(), HTTP_METHODS);
       if (method === 'HEAD' && (http.body !== undefined || (http.json ?? []).length > 0)) {
-        throw new UsageError(`${flag('--http-method', 'method')} HEAD gets no body: drop ${flag('--http-body', 'body')} and ${flag('--http-json', 'json')}, or use GET`);
+        throw new UsageError(
+          `${flag('--http-method', 'method')} HEAD gets no body: drop ${flag('--http-body', 'body')} and ${flag('--http-json', 'json')}, or use GET`,
+        );
       }
       return {
         kind: 'http',
@@ -367,7 +392,8 @@ function normalizeWatchLog(raw: RawOptions): LogWatchConfig | undefined {
     return undefined;
   }
   const max = raw.watchLogMax ?? DEFAULTS.watchLogMax;
-  if (!/^\d+$/.test(max.trim())) throw new UsageError(`${label(raw, 'watchLogMax', '--watch-log-max')} expects a whole number, got '${max}'`);
+  if (!/^\d+$/.test(max.trim()))
+    throw new UsageError(`${label(raw, 'watchLogMax', '--watch-log-max')} expects a whole number, got '${max}'`);
   return Object.freeze({
     pattern: validateRegex(label(raw, 'watchLog', '--watch-log'), raw.watchLog),
     max: Number(max),
@@ -382,12 +408,17 @@ function normalizeRestart(raw: RawOptions): RestartPolicy | undefined {
     return undefined;
   }
   const initialDelayMs = validateSpan(label(raw, 'restartDelay', '--restart-delay'), raw.restartDelay ?? DEFAULTS.restartDelay, { min: 0 });
-  const maxDelayMs = validateSpan(label(raw, 'restartMaxDelay', '--restart-max-delay'), raw.restartMaxDelay ?? DEFAULTS.restartMaxDelay, { min: 0 });
+  const maxDelayMs = validateSpan(label(raw, 'restartMaxDelay', '--restart-max-delay'), raw.restartMaxDelay ?? DEFAULTS.restartMaxDelay, {
+    min: 0,
+  });
   if (maxDelayMs < initialDelayMs) {
-    throw new UsageError(`--restart-max-delay (${formatSpan(maxDelayMs)}) must not be shorter than --restart-delay (${formatSpan(initialDelayMs)})`);
+    throw new UsageError(
+      `--restart-max-delay (${formatSpan(maxDelayMs)}) must not be shorter than --restart-delay (${formatSpan(initialDelayMs)})`,
+    );
   }
   const maxRestarts = raw.maxRestarts ?? DEFAULTS.maxRestarts;
-  if (!/^\d+$/.test(maxRestarts.trim())) throw new UsageError(`${label(raw, 'maxRestarts', '--max-restarts')} expects a whole number (0 never restarts), got '${maxRestarts}'`);
+  if (!/^\d+$/.test(maxRestarts.trim()))
+    throw new UsageError(`${label(raw, 'maxRestarts', '--max-restarts')} expects a whole number (0 never restarts), got '${maxRestarts}'`);
   return Object.freeze({
     mode: validateChoice(label(raw, 'restart', '--restart'), raw.restart ?? DEFAULTS.restart, RESTART_MODES),
     initialDelayMs,
@@ -461,7 +492,8 @@ export function validateSpan(flag: string, text: string, { min }: { min: number 
   }
   if (ms < min) throw new UsageError(`${flag} must be at least ${formatSpan(min)}, got '${text}'`);
   // Node's timers hold at most 2^31-1 ms (24.8 days); past it they fire at once.
-  if (ms > MAX_SPAN_MS) throw new UsageError(`${flag} must be at most 24 days (${formatSpan(MAX_SPAN_MS)}, the longest timer Node.js keeps), got '${text}'`);
+  if (ms > MAX_SPAN_MS)
+    throw new UsageError(`${flag} must be at most 24 days (${formatSpan(MAX_SPAN_MS)}, the longest timer Node.js keeps), got '${text}'`);
   return ms;
 }
 

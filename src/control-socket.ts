@@ -96,7 +96,11 @@ export async function serveControlSocket(options: ControlSocketOptions): Promise
     requests.emit('reload');
     if (current().state !== 'reloading' || requests.listenerCount('reload') === 0) {
       pending = undefined;
-      return refuse(peer, 'stopping', `the reload did not start (${current().state === 'running' ? 'no run is listening' : endingText(current())})`);
+      return refuse(
+        peer,
+        'stopping',
+        `the reload did not start (${current().state === 'running' ? 'no run is listening' : endingText(current())})`,
+      );
     }
     reply(peer, { event: 'reloading' });
   }
@@ -207,7 +211,9 @@ function printable(text: string): string {
  */
 async function listenPrivately(server: Server, path: string, origin: string): Promise<void> {
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (error: NodeJS.ErrnoException) => reject(new UsageError(`${origin} ${path}: cannot listen: ${error.code ?? error.message}`)));
+    server.once('error', (error: NodeJS.ErrnoException) =>
+      reject(new UsageError(`${origin} ${path}: cannot listen: ${error.code ?? error.message}`)),
+    );
     const umask = process.umask(0o177);
     try {
       // The bind happens inside listen(), synchronously; errors come later, through 'error'.
@@ -239,7 +245,9 @@ async function clearStale(path: string, origin: string, log: Logger): Promise<vo
   try {
     unlinkSync(path);
   } catch (error) {
-    throw new UsageError(`${origin} ${path}: cannot remove the stale socket: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    throw new UsageError(
+      `${origin} ${path}: cannot remove the stale socket: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+    );
   }
   log.info({ controlSocket: path }, 'removed a stale control socket');
 }
@@ -256,7 +264,9 @@ function probeSocket(path: string): Promise<'live' | 'stale' | string> {
     // A listener whose backlog is full does not answer at once: it is there all the same.
     const timer = setTimeout(() => done('live'), LIVE_CHECK_MS);
     socket.once('connect', () => done('live'));
-    socket.once('error', (error: NodeJS.ErrnoException) => done(error.code === 'ECONNREFUSED' || error.code === 'ENOENT' ? 'stale' : (error.code ?? error.message)));
+    socket.once('error', (error: NodeJS.ErrnoException) =>
+      done(error.code === 'ECONNREFUSED' || error.code === 'ENOENT' ? 'stale' : (error.code ?? error.message)),
+    );
   });
 }
 

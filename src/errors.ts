@@ -14,11 +14,7 @@ export const EXIT = {
   NOT_FOUND: 127,
 } as const;
 
-export type SdwrapErrorCode =
-  | 'SDWRAP_USAGE'
-  | 'SDWRAP_SPAWN_NOT_FOUND'
-  | 'SDWRAP_SPAWN_NOT_EXECUTABLE'
-  | 'SDWRAP_SPAWN_FAILED';
+export type SdwrapErrorCode = 'SDWRAP_USAGE' | 'SDWRAP_SPAWN_NOT_FOUND' | 'SDWRAP_SPAWN_NOT_EXECUTABLE' | 'SDWRAP_SPAWN_FAILED';
 
 /** Base class: `code` is stable and what callers and tests check; `exitCode` is what cli.ts exits with. */
 export class SdwrapError extends Error {

@@ -11,8 +11,18 @@ export type ExitPlan = { kind: 'code'; code: number } | { kind: 'signal'; signal
  * ignores (SIGUSR1 starts the inspector; SIGPIPE is ignored), which would not end the process.
  */
 const NOT_RERAISED = new Set<string>([
-  'SIGQUIT', 'SIGILL', 'SIGTRAP', 'SIGABRT', 'SIGBUS', 'SIGFPE', 'SIGSEGV', 'SIGXCPU', 'SIGXFSZ', 'SIGSYS',
-  'SIGUSR1', 'SIGPIPE',
+  'SIGQUIT',
+  'SIGILL',
+  'SIGTRAP',
+  'SIGABRT',
+  'SIGBUS',
+  'SIGFPE',
+  'SIGSEGV',
+  'SIGXCPU',
+  'SIGXFSZ',
+  'SIGSYS',
+  'SIGUSR1',
+  'SIGPIPE',
 ]);
 
 /** Decides sdwrap's own ending. */

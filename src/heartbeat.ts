@@ -172,10 +172,12 @@ export function createHeartbeat(url: string, log: HeartbeatLog, opts: HeartbeatO
     const ping = queue.shift();
     if (!ping) return;
     // A throwing logger must not become an unhandled rejection that ends sdwrap.
-    inFlight = send(ping).catch(() => undefined).finally(() => {
-      inFlight = undefined;
-      pump();
-    });
+    inFlight = send(ping)
+      .catch(() => undefined)
+      .finally(() => {
+        inFlight = undefined;
+        pump();
+      });
   }
 
   /** Never rejects: every outcome ends in a log line. */
@@ -208,7 +210,10 @@ export function createHeartbeat(url: string, log: HeartbeatLog, opts: HeartbeatO
   }
 
   function delivered(ping: Ping, status: number): void {
-    log.debug({ heartbeat: shown, ping: ping.kind, status, ...(failures > 0 ? { afterFailures: failures } : {}) }, 'heartbeat ping delivered');
+    log.debug(
+      { heartbeat: shown, ping: ping.kind, status, ...(failures > 0 ? { afterFailures: failures } : {}) },
+      'heartbeat ping delivered',
+    );
     failures = 0;
     // The next outage is news again: report its first failure at once.
     lastWarnAt = -Infinity;

@@ -26,7 +26,10 @@ export const OPTION_GROUPS: readonly OptionGroup[] = [
     options: [
       { flags: '--http <url>', description: 'healthy when a request to <url> answers a status in --http-status within --timeout' },
       { flags: '--tcp <host:port>', description: 'healthy when a TCP connection opens within --timeout (IPv6: [::1]:8080)' },
-      { flags: '--exec <command>', description: 'healthy when `/bin/sh -c <command>` exits 0 within --timeout (quote it: --exec "pg_isready -q")' },
+      {
+        flags: '--exec <command>',
+        description: 'healthy when `/bin/sh -c <command>` exits 0 within --timeout (quote it: --exec "pg_isready -q")',
+      },
       { flags: '--ws <url>', description: 'healthy when a WebSocket opens (and answers --ws-expect) within --timeout' },
       {
         flags: '--probe <role:kind:target>',
@@ -34,7 +37,10 @@ export const OPTION_GROUPS: readonly OptionGroup[] = [
         repeatable: true,
       },
       { flags: '--config <file>', description: 'options and probes from a JSON file; flags given on the command line win' },
-      { flags: '--watch-log <regex>', description: "unhealthy when more than --watch-log-max lines of the app's output match within --watch-log-window" },
+      {
+        flags: '--watch-log <regex>',
+        description: "unhealthy when more than --watch-log-max lines of the app's output match within --watch-log-window",
+      },
       { flags: '--watch-log-max <n>', description: 'matching lines tolerated within the window', default: DEFAULTS.watchLogMax },
       { flags: '--watch-log-window <span>', description: 'the sliding window of --watch-log', default: DEFAULTS.watchLogWindow },
     ],
@@ -51,7 +57,11 @@ export const OPTION_GROUPS: readonly OptionGroup[] = [
       { flags: '--http-status <list>', description: 'statuses that pass: 200-299,301', default: DEFAULTS.httpStatus },
       { flags: '--http-header <"Name: value">', description: 'a response header that must be present with this value', repeatable: true },
       { flags: '--http-body <regex>', description: 'the response body (up to 1 MiB) must match' },
-      { flags: '--http-json <path op value>', description: "a check of the JSON body: 'players.online>=100' (ops == != >= <= > <)", repeatable: true },
+      {
+        flags: '--http-json <path op value>',
+        description: "a check of the JSON body: 'players.online>=100' (ops == != >= <= > <)",
+        repeatable: true,
+      },
       { flags: '--http-follow-redirects', description: 'follow up to 5 redirects on the same host instead of judging the 3xx' },
     ],
   },
@@ -65,16 +75,33 @@ export const OPTION_GROUPS: readonly OptionGroup[] = [
   {
     title: 'Timing and thresholds',
     options: [
-      { flags: '--interval <span>', description: 'time between the starts of two probes; shortened to fit WatchdogSec=', default: DEFAULTS.interval },
-      { flags: '--timeout <span>', description: 'per-probe limit; a probe past it fails and is killed; shortened to fit WatchdogSec=', default: DEFAULTS.timeout },
-      { flags: '--failure-threshold <n>', description: 'consecutive failures that make a probe unhealthy', default: DEFAULTS.failureThreshold },
+      {
+        flags: '--interval <span>',
+        description: 'time between the starts of two probes; shortened to fit WatchdogSec=',
+        default: DEFAULTS.interval,
+      },
+      {
+        flags: '--timeout <span>',
+        description: 'per-probe limit; a probe past it fails and is killed; shortened to fit WatchdogSec=',
+        default: DEFAULTS.timeout,
+      },
+      {
+        flags: '--failure-threshold <n>',
+        description: 'consecutive failures that make a probe unhealthy',
+        default: DEFAULTS.failureThreshold,
+      },
       { flags: '--success-threshold <n>', description: 'consecutive successes that make it healthy', default: DEFAULTS.successThreshold },
       {
         flags: '--start-period <span>',
-        description: "grace after spawn: failures do not count, a success ends it early; an app not ready by its end is unhealthy; systemd's start timeout is extended meanwhile",
+        description:
+          "grace after spawn: failures do not count, a success ends it early; an app not ready by its end is unhealthy; systemd's start timeout is extended meanwhile",
         default: DEFAULTS.startPeriod,
       },
-      { flags: '--stop-timeout <span>', description: 'after SIGTERM, wait this long, then SIGKILL the whole tree', default: DEFAULTS.stopTimeout },
+      {
+        flags: '--stop-timeout <span>',
+        description: 'after SIGTERM, wait this long, then SIGKILL the whole tree',
+        default: DEFAULTS.stopTimeout,
+      },
     ],
   },
   {
@@ -85,7 +112,11 @@ export const OPTION_GROUPS: readonly OptionGroup[] = [
         description: "kill: sdwrap kills the app and exits 69; watchdog: WATCHDOG=trigger, so systemd's watchdog action follows",
         default: DEFAULTS.onUnhealthy,
       },
-      { flags: '--notifier <kind>', description: 'auto, native (the sd-notify addon) or systemd-notify (the command)', default: DEFAULTS.notifier },
+      {
+        flags: '--notifier <kind>',
+        description: 'auto, native (the sd-notify addon) or systemd-notify (the command)',
+        default: DEFAULTS.notifier,
+      },
       {
         flags: '--heartbeat-url <url>',
         description: 'push heartbeats (healthchecks.io style): URL/start on spawn, URL while healthy, URL/fail when unhealthy; a secret',
@@ -105,7 +136,11 @@ export const OPTION_GROUPS: readonly OptionGroup[] = [
       { flags: '--restart <policy>', description: 'on-failure or always', default: DEFAULTS.restart },
       { flags: '--restart-delay <span>', description: 'the first restart delay, doubling each time', default: DEFAULTS.restartDelay },
       { flags: '--restart-max-delay <span>', description: 'the cap on the restart delay', default: DEFAULTS.restartMaxDelay },
-      { flags: '--max-restarts <n>', description: 'restarts allowed within --restart-window before giving up', default: DEFAULTS.maxRestarts },
+      {
+        flags: '--max-restarts <n>',
+        description: 'restarts allowed within --restart-window before giving up',
+        default: DEFAULTS.maxRestarts,
+      },
       { flags: '--restart-window <span>', description: 'the window --max-restarts counts in', default: DEFAULTS.restartWindow },
       { flags: '--restart-reset <span>', description: 'healthy this long, backoff and budget start over', default: DEFAULTS.restartReset },
     ],
@@ -132,8 +167,7 @@ export const SUMMARY =
   'Runs <command> as its child, probes it the way a client would, sends systemd READY=1 only once it is healthy ' +
   'and WATCHDOG=1 only while it stays healthy, relays signals, and kills the whole tree when it is not.';
 
-export const SPAN_TEXT =
-  '<span> is a systemd time span: 500ms, 5s, 2min, "1min 30s", 1h; a bare number is seconds; at most 24 days.';
+export const SPAN_TEXT = '<span> is a systemd time span: 500ms, 5s, 2min, "1min 30s", 1h; a bare number is seconds; at most 24 days.';
 
 export const EXAMPLES: ReadonlyArray<{ title: string; command: string }> = [
   {
@@ -160,7 +194,10 @@ export const EXIT_CODES: ReadonlyArray<{ code: string; meaning: string }> = [
 
 export const ENVIRONMENT: ReadonlyArray<{ name: string; meaning: string }> = [
   { name: 'NOTIFY_SOCKET', meaning: "systemd's notify socket (Type=notify); removed from the app's environment" },
-  { name: 'WATCHDOG_USEC, WATCHDOG_PID', meaning: "WatchdogSec=: sdwrap pings while the app is healthy; removed from the app's environment" },
+  {
+    name: 'WATCHDOG_USEC, WATCHDOG_PID',
+    meaning: "WatchdogSec=: sdwrap pings while the app is healthy; removed from the app's environment",
+  },
   { name: 'JOURNAL_STREAM', meaning: 'stderr is the journal: log lines carry syslog priorities (<4> for warnings)' },
   { name: 'RUNTIME_DIRECTORY', meaning: `RuntimeDirectory=: sdwrap serves \`sdwrap reload\` on $RUNTIME_DIRECTORY/${CONTROL_SOCKET_NAME}` },
 ];
@@ -200,7 +237,8 @@ const PROBE_GROUPS: readonly OptionGroup[] = [
       { flags: '--json', description: 'one JSON object per probe result, a line each' },
       {
         flags: '--watch',
-        description: "probe again at each probe's --interval and show its threshold state (failing 2/3, unhealthy, healthy) until interrupted",
+        description:
+          "probe again at each probe's --interval and show its threshold state (failing 2/3, unhealthy, healthy) until interrupted",
       },
     ],
   },
@@ -212,11 +250,18 @@ const UNIT_GROUPS: readonly OptionGroup[] = [
   {
     title: 'Unit file',
     options: [
-      { flags: '--output <path>', description: 'write the unit to this file (or to <path>/<name>.service for a directory) instead of stdout' },
+      {
+        flags: '--output <path>',
+        description: 'write the unit to this file (or to <path>/<name>.service for a directory) instead of stdout',
+      },
       { flags: '--description <text>', description: 'Description=', default: '"<name>, supervised by sdwrap"' },
       { flags: '--environment <NAME=value>', description: 'an Environment= line', repeatable: true },
       { flags: '--working-directory <dir>', description: 'WorkingDirectory= (made absolute)' },
-      { flags: '--writable <path>', description: 'a path the app may write despite ProtectSystem=strict (ReadWritePaths=)', repeatable: true },
+      {
+        flags: '--writable <path>',
+        description: 'a path the app may write despite ProtectSystem=strict (ReadWritePaths=)',
+        repeatable: true,
+      },
       { flags: '--user <name>', description: 'run as this user (User=) instead of a transient DynamicUser=' },
       { flags: '--port-below-1024', description: 'let the app listen on ports below 1024 (CAP_NET_BIND_SERVICE)' },
       { flags: '--user-unit', description: 'a unit for `systemctl --user`, without the settings a user manager cannot apply' },
@@ -236,7 +281,11 @@ const RELOAD_GROUPS: readonly OptionGroup[] = [
   {
     title: 'Reload',
     options: [
-      { flags: '--control-socket <path>', description: "the control socket of the sdwrap to reload (the run's --control-socket)", default: `$RUNTIME_DIRECTORY/${CONTROL_SOCKET_NAME}` },
+      {
+        flags: '--control-socket <path>',
+        description: "the control socket of the sdwrap to reload (the run's --control-socket)",
+        default: `$RUNTIME_DIRECTORY/${CONTROL_SOCKET_NAME}`,
+      },
       { flags: '--timeout <span>', description: 'fail when the probes have not all passed again within this', default: '1min' },
     ],
   },
@@ -258,8 +307,14 @@ export const COMMANDS: readonly CommandReference[] = [
     groups: PROBE_GROUPS,
     hidden: RUN_OPTIONS.filter((o) => !shown(PROBE_GROUPS).has(flagName(o))),
     examples: [
-      { title: 'Check a probe before writing the unit:', command: "sdwrap probe --http http://127.0.0.1:8080/healthz --http-json 'status==ok'" },
-      { title: "Watch a unit's probes, as a script would read them:", command: 'sdwrap probe --config /etc/myapp/sdwrap.json --watch --json' },
+      {
+        title: 'Check a probe before writing the unit:',
+        command: "sdwrap probe --http http://127.0.0.1:8080/healthz --http-json 'status==ok'",
+      },
+      {
+        title: "Watch a unit's probes, as a script would read them:",
+        command: 'sdwrap probe --config /etc/myapp/sdwrap.json --watch --json',
+      },
     ],
     exitCodes: [
       { code: '0', meaning: 'every probe passed (--watch: every probe was healthy when interrupted)' },
@@ -299,18 +354,24 @@ export const COMMANDS: readonly CommandReference[] = [
     synopsis: 'sdwrap reload [options]',
     summary: 'ask the sdwrap of this unit to reload the app and wait until every probe passes again (for ExecReload=)',
     description:
-      "Asks the sdwrap running in the same unit, over its control socket, to reload the app, and waits. sdwrap reloads as on a " +
+      'Asks the sdwrap running in the same unit, over its control socket, to reload the app, and waits. sdwrap reloads as on a ' +
       'SIGHUP: SIGHUP relayed to the app, READY=1 once every probe started since has passed. With Type=notify and ' +
       'ExecReload=sdwrap reload, `systemctl reload` then returns only once the app serves again, also on systemd older than 253, ' +
       'which has no Type=notify-reload. Asked while another reload is under way, it waits for that one to end and then asks.',
     groups: RELOAD_GROUPS,
     hidden: [],
-    examples: [{ title: "A unit's reload on systemd 252 (sdwrap unit writes it):", command: 'ExecReload=/usr/bin/node /usr/local/bin/sdwrap reload --timeout 1min' }],
+    examples: [
+      {
+        title: "A unit's reload on systemd 252 (sdwrap unit writes it):",
+        command: 'ExecReload=/usr/bin/node /usr/local/bin/sdwrap reload --timeout 1min',
+      },
+    ],
     exitCodes: [
       { code: '0', meaning: 'reloaded: SIGHUP relayed, and every probe passed again' },
       {
         code: String(RELOAD_EXIT.FAILED),
-        meaning: 'the reload failed or was refused (probes not passing in time, the app unhealthy, stopping or still starting): the reason on stderr',
+        meaning:
+          'the reload failed or was refused (probes not passing in time, the app unhealthy, stopping or still starting): the reason on stderr',
       },
       { code: String(EXIT.USAGE), meaning: 'a usage error, or no control socket to ask' },
       { code: String(RELOAD_EXIT.UNREACHABLE), meaning: 'no sdwrap answered on the control socket' },

@@ -129,7 +129,9 @@ export function parseBodyPattern(text: string, flag = '--http-body'): RegExp {
   const [source, flags] = literal ? [literal[1]!, literal[2]!] : [text, ''];
   if (source === '') throw new UsageError(`${flag} expects a regular expression such as '"status": *"ok"', got an empty string`);
   if (!/^[imsu]*$/.test(flags)) {
-    throw new UsageError(`${flag} accepts the flags i, m, s and u after /pattern/, got '${flags}' in '${text}' (write \\/ to match a leading slash)`);
+    throw new UsageError(
+      `${flag} accepts the flags i, m, s and u after /pattern/, got '${flags}' in '${text}' (write \\/ to match a leading slash)`,
+    );
   }
   try {
     return new RegExp(source, flags);
@@ -217,7 +219,10 @@ export function checkHead(spec: ResponseAssertions, response: Omit<ResponseSeen,
     // A repeated header passes when any one of its values matches.
     const values = (Array.isArray(seen) ? seen : [seen]).map((v) => v.trim());
     if (!values.includes(value)) {
-      return { ok: false, detail: `header ${name}: ${values.map((v) => JSON.stringify(v)).join(', ')} (expected ${JSON.stringify(value)})` };
+      return {
+        ok: false,
+        detail: `header ${name}: ${values.map((v) => JSON.stringify(v)).join(', ')} (expected ${JSON.stringify(value)})`,
+      };
     }
   }
   return { ok: true, detail: `HTTP ${statusCode}` };
@@ -259,10 +264,14 @@ function checkJson({ path, segments, op, value }: JsonAssertion, document: unkno
 
 function compare(actual: number, op: JsonOp, expected: number): boolean {
   switch (op) {
-    case '>=': return actual >= expected;
-    case '<=': return actual <= expected;
-    case '>': return actual > expected;
-    default: return actual < expected;
+    case '>=':
+      return actual >= expected;
+    case '<=':
+      return actual <= expected;
+    case '>':
+      return actual > expected;
+    default:
+      return actual < expected;
   }
 }
 

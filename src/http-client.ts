@@ -2,7 +2,13 @@
 // memory), for the HTTP probe and the heartbeat pushes. Every exchange has a connection of its own, closed
 // when it ends, as Kubernetes' prober and curl do: a probe never meets a pooled socket the server has just
 // closed, and each sees what a new client sees (a dead accept loop too).
-import { request as plainRequest, type ClientRequest, type IncomingMessage, type OutgoingHttpHeaders, type RequestOptions } from 'node:http';
+import {
+  request as plainRequest,
+  type ClientRequest,
+  type IncomingMessage,
+  type OutgoingHttpHeaders,
+  type RequestOptions,
+} from 'node:http';
 import { connect } from 'node:net';
 import { requireOptional } from './optional.js';
 

@@ -56,7 +56,7 @@ export function treeMembers(root: number): number[] {
   const members = new Set<number>();
   for (const p of all) if (p.pid === root || p.sid === root || p.pgid === root) members.add(p.pid);
   // Close over parent links: a descendant that called setsid() is still someone's child.
-  for (let grew = true; grew; ) {
+  for (let grew = true; grew;) {
     grew = false;
     for (const p of all) {
       if (!members.has(p.pid) && members.has(p.ppid)) {

@@ -20,7 +20,16 @@ export type StopSignal = 'SIGTERM' | 'SIGINT' | 'SIGQUIT' | 'SIGABRT';
 export type RelayedSignal = StopSignal | 'SIGHUP' | 'SIGUSR1' | 'SIGUSR2' | 'SIGWINCH';
 
 /** Signals sdwrap relays to the child unchanged; the stop signals also stop it. */
-export const RELAYED_SIGNALS: readonly RelayedSignal[] = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGABRT'];
+export const RELAYED_SIGNALS: readonly RelayedSignal[] = [
+  'SIGTERM',
+  'SIGINT',
+  'SIGHUP',
+  'SIGQUIT',
+  'SIGUSR1',
+  'SIGUSR2',
+  'SIGWINCH',
+  'SIGABRT',
+];
 export const STOP_SIGNALS: readonly StopSignal[] = ['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGABRT'];
 
 /** kill: sdwrap ends the tree itself; watchdog: WATCHDOG=trigger, and systemd's watchdog action follows. */
@@ -109,7 +118,12 @@ export function transition(m: Machine, event: Event): Transition {
       if (m.state !== 'starting' && m.state !== 'reloading') return same(m);
       return same({ ...m, state: 'running' }, [
         { type: 'notify', lines: ['READY=1', `STATUS=healthy: ${event.detail}`] },
-        { type: 'log', level: 'info', msg: m.state === 'starting' ? 'ready' : 'reloaded', fields: { detail: event.detail, ...event.fields } },
+        {
+          type: 'log',
+          level: 'info',
+          msg: m.state === 'starting' ? 'ready' : 'reloaded',
+          fields: { detail: event.detail, ...event.fields },
+        },
       ]);
 
     case 'unhealthy': {
@@ -118,7 +132,12 @@ export function transition(m: Machine, event: Event): Transition {
       if (event.action === 'watchdog') {
         // systemd's watchdog action will signal sdwrap (SIGABRT by default); if it never comes, kill at the deadline.
         return same(next, [
-          { type: 'log', level: 'error', msg: "unhealthy: triggering systemd's watchdog", fields: { reason: event.reason, ...event.fields } },
+          {
+            type: 'log',
+            level: 'error',
+            msg: "unhealthy: triggering systemd's watchdog",
+            fields: { reason: event.reason, ...event.fields },
+          },
           { type: 'notify', lines: ['WATCHDOG=trigger', `STATUS=unhealthy, watchdog triggered: ${event.reason}`] },
           { type: 'stop-probing' },
           { type: 'arm-deadline' },
@@ -138,7 +157,12 @@ export function transition(m: Machine, event: Event): Transition {
       if (stop && m.stopRequested === undefined) m = { ...m, stopRequested: event.signal as StopSignal };
       if (m.state === 'done' || m.state === 'reaping') {
         // The child is gone; a stop now still means "do not restart it" (--no-systemd).
-        return same(m, stop ? [{ type: 'log', level: 'info', msg: 'stopping: signal received while the app was exiting', fields: { signal: event.signal } }] : []);
+        return same(
+          m,
+          stop
+            ? [{ type: 'log', level: 'info', msg: 'stopping: signal received while the app was exiting', fields: { signal: event.signal } }]
+            : [],
+        );
       }
       if (event.signal === 'SIGHUP' && m.state === 'running') {
         // A reload (systemctl reload, Type=notify-reload): systemd waits for READY=1 after RELOADING=1.
@@ -189,7 +213,12 @@ export function transition(m: Machine, event: Event): Transition {
     case 'child-exit': {
       if (m.state === 'reaping' || m.state === 'done') return same(m);
       const effects: Effect[] = [
-        { type: 'log', level: m.cause === undefined ? 'warn' : 'info', msg: 'child exited', fields: { ...describeStatus(event.status), ...event.fields } },
+        {
+          type: 'log',
+          level: m.cause === undefined ? 'warn' : 'info',
+          msg: 'child exited',
+          fields: { ...describeStatus(event.status), ...event.fields },
+        },
         { type: 'stop-probing' },
       ];
       if (m.cause === undefined) effects.push({ type: 'notify', lines: [`STATUS=app ${statusText(event.status)}`] });

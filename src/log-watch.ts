@@ -85,7 +85,8 @@ class PlainTextLines implements Lines {
     const k = this.#needle.length;
     const firstNewline = chunk.indexOf(NEWLINE);
     const lineEnd = firstNewline === -1 ? chunk.length : firstNewline;
-    if (!this.#matched && this.#lineBytes < MAX_CARRY) this.#matched = this.#spans(chunk, lineEnd) || this.#has(chunk, 0, lineEnd, this.#lineBytes);
+    if (!this.#matched && this.#lineBytes < MAX_CARRY)
+      this.#matched = this.#spans(chunk, lineEnd) || this.#has(chunk, 0, lineEnd, this.#lineBytes);
     if (firstNewline === -1) {
       this.#grow(chunk, 0, chunk.length);
       return 0;
@@ -93,7 +94,7 @@ class PlainTextLines implements Lines {
     let matches = this.#matched ? 1 : 0;
     const lastNewline = chunk.lastIndexOf(NEWLINE);
     // The complete lines between the first and the last newline: a search per match, not per line.
-    for (let from = firstNewline + 1; from < lastNewline; ) {
+    for (let from = firstNewline + 1; from < lastNewline;) {
       const at = this.#search.find(chunk, from, lastNewline);
       if (at === -1) break;
       const lineStart = chunk.lastIndexOf(NEWLINE, at) + 1;
@@ -235,7 +236,8 @@ export class SymptomCounter {
   #tripped = false;
 
   constructor(options: LogWatchOptions, clock: Clock, onTrip: (reason: string) => void) {
-    if (!Number.isInteger(options.max) || options.max < 0) throw new RangeError(`log watch: max must be a whole number, not ${options.max}`);
+    if (!Number.isInteger(options.max) || options.max < 0)
+      throw new RangeError(`log watch: max must be a whole number, not ${options.max}`);
     if (!(options.windowMs > 0)) throw new RangeError(`log watch: the window must be longer than 0, not ${options.windowMs}ms`);
     this.#options = options;
     this.#clock = clock;
@@ -277,7 +279,8 @@ export class SymptomCounter {
   }
 
   #freshLines(): Record<LogStream, Lines> {
-    const lines = () => (this.#needle && this.#search ? new PlainTextLines(this.#needle, this.#search) : new StreamLines(this.#scan, this.#line));
+    const lines = () =>
+      this.#needle && this.#search ? new PlainTextLines(this.#needle, this.#search) : new StreamLines(this.#scan, this.#line);
     return { stdout: lines(), stderr: lines() };
   }
 
@@ -374,7 +377,14 @@ export function relay(
     };
     const onEnd = () => settle();
     if ((source as Readable).readableEnded) return resolve(); // nothing left, and 'end' will not come again
-    if (!readIntoBuffer(source, () => counter.readBuffer(), (chunk) => onChunk(chunk, true))) source.on('data', onData);
+    if (
+      !readIntoBuffer(
+        source,
+        () => counter.readBuffer(),
+        (chunk) => onChunk(chunk, true),
+      )
+    )
+      source.on('data', onData);
     source.once('end', onEnd);
     source.once('close', onEnd);
     source.once('error', settle);
@@ -407,7 +417,14 @@ interface UserBufferSocket {
  * not laid out as expected; then the caller reads it as a stream.
  */
 export function readIntoBuffer(source: NodeJS.ReadableStream | Readable, allocate: () => Buffer, onRead: (chunk: Buffer) => void): boolean {
-  if (!(source instanceof Socket) || source.destroyed || source.readableEnded || source.readableLength > 0 || source.listenerCount('data') > 0) return false;
+  if (
+    !(source instanceof Socket) ||
+    source.destroyed ||
+    source.readableEnded ||
+    source.readableLength > 0 ||
+    source.listenerCount('data') > 0
+  )
+    return false;
   const socket = source as unknown as UserBufferSocket;
   const handle = socket._handle;
   if (!handle || typeof handle.useUserBuffer !== 'function') return false;
@@ -429,7 +446,7 @@ export function readIntoBuffer(source: NodeJS.ReadableStream | Readable, allocat
 
 /** write(2) until all of it is written (a file or /dev/null takes it whole, in practice). */
 function writeAllSync(fd: number, chunk: Buffer): void {
-  for (let at = 0; at < chunk.length; ) at += writeSync(fd, chunk, at, chunk.length - at);
+  for (let at = 0; at < chunk.length;) at += writeSync(fd, chunk, at, chunk.length - at);
 }
 
 /**
@@ -442,7 +459,6 @@ export function flushed(destination: Writable): Promise<void> {
   // An empty write completes after every write before it.
   return new Promise((resolve) => destination.write(EMPTY, () => resolve()));
 }
-
 
 /** Highest amount queued in an fdDestination before relay() pauses the child's pipe. */
 const DESTINATION_HIGH_WATER = 512 * 1024;
@@ -483,7 +499,12 @@ class FdDestination extends Writable {
   }
 
   override _writev(chunks: Array<{ chunk: Buffer }>, callback: Done): void {
-    this.#write(this.fd, chunks.map((c) => c.chunk), 0, callback);
+    this.#write(
+      this.fd,
+      chunks.map((c) => c.chunk),
+      0,
+      callback,
+    );
   }
 }
 

@@ -3,7 +3,15 @@
 // once, and the child it judged is on its way out. A readiness loop goes on, to see the app recover.
 import type { Clock } from './clock.js';
 import { formatSpan } from './duration.js';
-import { inStartPeriod, initialHealth, recordProbe, type HealthPolicy, type HealthState, type ProbeResult, type Verdict } from './health.js';
+import {
+  inStartPeriod,
+  initialHealth,
+  recordProbe,
+  type HealthPolicy,
+  type HealthState,
+  type ProbeResult,
+  type Verdict,
+} from './health.js';
 import type { Probe } from './probes/probe.js';
 import type { Timing } from './timing.js';
 

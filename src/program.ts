@@ -72,7 +72,11 @@ export function buildProgram(spec: ProgramSpec): Command {
       // Never echo an option's value: `--heartbeat-ur=https://…/secret` must not print the secret.
       // One line: commander puts its "(Did you mean --http?)" on a second one.
       outputError: (text) => {
-        const line = text.replace(/^error: /, '').replace(/(--[\w-]+)=[^'"\s]*/g, '$1=…').trim().replace(/\s*\n\s*/g, ' ');
+        const line = text
+          .replace(/^error: /, '')
+          .replace(/(--[\w-]+)=[^'"\s]*/g, '$1=…')
+          .trim()
+          .replace(/\s*\n\s*/g, ' ');
         say(`sdwrap${spec.command ? ` ${spec.command}` : ''}: ${line}${helpPointer(spec.command)}`);
       },
     });

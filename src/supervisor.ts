@@ -221,11 +221,14 @@ class Run {
     const child = this.#child;
     currentChild = child.pid;
     this.#startedAt = this.#clock.now();
-    if (deps.notifier.kind !== 'none') deps.log.info({ notifier: deps.notifier.kind, notifySocket: deps.env.NOTIFY_SOCKET }, 'notifier in use');
+    if (deps.notifier.kind !== 'none')
+      deps.log.info({ notifier: deps.notifier.kind, notifySocket: deps.env.NOTIFY_SOCKET }, 'notifier in use');
     this.#log = deps.log.child({ childPid: child.pid });
     this.#log.info({ command: [config.command, ...config.args] }, 'spawned');
     deps.heartbeat?.start();
-    child.exited.then((status) => this.#dispatch({ type: 'child-exit', status, fields: { uptimeMs: Math.round(this.#clock.now() - this.#startedAt) } }));
+    child.exited.then((status) =>
+      this.#dispatch({ type: 'child-exit', status, fields: { uptimeMs: Math.round(this.#clock.now() - this.#startedAt) } }),
+    );
     deps.observer?.state?.({ state: 'starting', cause: undefined, child: undefined });
     this.#startProbes(probes);
     this.#startTimers();
@@ -238,17 +241,27 @@ class Run {
     for (const { config: probeConfig, probe } of probes) {
       const timing = planProbeTiming(probeConfig, config, this.#watchdogMs);
       for (const note of timing.notes) {
-        this.#log[note.level]({ probe: probe.description, interval: formatSpan(timing.intervalMs), timeout: formatSpan(timing.timeoutMs) }, note.msg);
+        this.#log[note.level](
+          { probe: probe.description, interval: formatSpan(timing.intervalMs), timeout: formatSpan(timing.timeoutMs) },
+          note.msg,
+        );
       }
       const policy = { ...probeConfig, startPeriodMs: config.startPeriodMs };
       const slot: ProbeSlot = {
         config: probeConfig,
         probe,
         timing,
-        loop: new ProbeLoop(probe, timing, policy, this.#clock, {
-          onResult: (result, state) => this.#onProbeResult(slot, result, state),
-          onVerdict: (verdict, state) => this.#onVerdict(slot, verdict, state),
-        }, isLiveness(probeConfig)),
+        loop: new ProbeLoop(
+          probe,
+          timing,
+          policy,
+          this.#clock,
+          {
+            onResult: (result, state) => this.#onProbeResult(slot, result, state),
+            onVerdict: (verdict, state) => this.#onVerdict(slot, verdict, state),
+          },
+          isLiveness(probeConfig),
+        ),
       };
       this.#slots.push(slot);
     }
@@ -347,7 +360,10 @@ class Run {
       log.debug(fields, 'probe failed during the start period');
       if (this.#machine.state === 'starting') {
         const note = this.#startNote ? `; ${this.#startNote}` : '';
-        this.#status(`starting ${probe.description} ${result.detail}`, `starting: waiting for ${probe.description} (last: ${result.detail}${note})`);
+        this.#status(
+          `starting ${probe.description} ${result.detail}`,
+          `starting: waiting for ${probe.description} (last: ${result.detail}${note})`,
+        );
       }
     } else if (state.status !== 'unhealthy') {
       log.warn({ ...fields, failures: state.failures, threshold: slot.config.failureThreshold }, 'probe failed');
@@ -361,7 +377,9 @@ class Run {
   /** Whether every probe is healthy with a success that started at or after mark: a probe already in flight
    * when SIGHUP went out may carry the app's answer from before its reload. */
   #allPassedSince(mark: number): boolean {
-    return this.#slots.every(({ loop: { state } }) => state.status === 'healthy' && (state.lastSuccessAt ?? -Infinity) - (state.lastLatencyMs ?? 0) >= mark);
+    return this.#slots.every(
+      ({ loop: { state } }) => state.status === 'healthy' && (state.lastSuccessAt ?? -Infinity) - (state.lastLatencyMs ?? 0) >= mark,
+    );
   }
 
   #onVerdict(slot: ProbeSlot, verdict: Verdict, state: HealthState): void {
@@ -431,7 +449,11 @@ class Run {
         return deps.notifier.send(effect.lines.map((line) => (line.startsWith('STATUS=') ? statusLine(line.slice(7)) : line)));
       case 'notify-reloading':
         this.#lastStatusKey = 'reloading';
-        return deps.notifier.send(['RELOADING=1', `MONOTONIC_USEC=${monotonicUsec()}`, statusLine('reloading: SIGHUP relayed, waiting for the probes')]);
+        return deps.notifier.send([
+          'RELOADING=1',
+          `MONOTONIC_USEC=${monotonicUsec()}`,
+          statusLine('reloading: SIGHUP relayed, waiting for the probes'),
+        ]);
       case 'await-fresh-probes':
         this.#reloadMark = this.#clock.now();
         if (this.#slots.length === 0) {
@@ -551,7 +573,14 @@ class Restarter {
       }
       this.#total += 1;
       log.warn(
-        { childPid: outcome.pid, restart: this.#total, attempt: decision.restart, delayMs: decision.delayMs, delay: formatSpan(decision.delayMs), reason: why },
+        {
+          childPid: outcome.pid,
+          restart: this.#total,
+          attempt: decision.restart,
+          delayMs: decision.delayMs,
+          delay: formatSpan(decision.delayMs),
+          reason: why,
+        },
         `restarting in ${formatSpan(decision.delayMs)}`,
       );
       const stop = await this.#wait(decision.delayMs);

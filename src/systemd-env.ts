@@ -25,7 +25,11 @@ export function watchdogPeriodMs(env: NodeJS.ProcessEnv, ownPid: number): number
 
 /** Whether NOTIFY_SOCKET names something sd_notify can send to: an absolute path, an abstract `@name`, or vsock. */
 export function isValidNotifySocket(address: string): boolean {
-  return (address.startsWith('/') && address.length > 1) || (address.startsWith('@') && address.length > 1) || /^vsock(-stream|-dgram|-seqpacket)?:\d+:\d+$/.test(address);
+  return (
+    (address.startsWith('/') && address.length > 1) ||
+    (address.startsWith('@') && address.length > 1) ||
+    /^vsock(-stream|-dgram|-seqpacket)?:\d+:\d+$/.test(address)
+  );
 }
 
 /** Whether stderr is the journal: JOURNAL_STREAM is "dev:inode" of the stream systemd connected (systemd.exec(5)). */

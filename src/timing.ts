@@ -126,7 +126,11 @@ export function fitBudget(budget: number, input: TimingInput): { intervalMs: num
 }
 
 /** A probe's timing within a run: only liveness decides the watchdog, so only liveness must fit inside it. */
-export function planProbeTiming(probe: ProbeConfig, config: Pick<Config, 'startPeriodMs' | 'stopTimeoutMs'>, watchdogMs: number | undefined): Timing {
+export function planProbeTiming(
+  probe: ProbeConfig,
+  config: Pick<Config, 'startPeriodMs' | 'stopTimeoutMs'>,
+  watchdogMs: number | undefined,
+): Timing {
   return planTiming({
     ...probe,
     startPeriodMs: config.startPeriodMs,

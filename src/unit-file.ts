@@ -112,9 +112,14 @@ export function planUnitTimings(config: Config): UnitTimings {
   const stop = config.stopTimeoutMs;
   const bounds = config.probes.map((probe) => {
     const t = planProbeTiming(probe, config, undefined);
-    return { probe, bound: t.freshnessMs, text: `${probe.failureThreshold} x ${span(t.intervalMs)} + ${span(t.timeoutMs)} = ${span(t.freshnessMs)}` };
+    return {
+      probe,
+      bound: t.freshnessMs,
+      text: `${probe.failureThreshold} x ${span(t.intervalMs)} + ${span(t.timeoutMs)} = ${span(t.freshnessMs)}`,
+    };
   });
-  const longest = (list: typeof bounds) => list.reduce<(typeof bounds)[number] | undefined>((a, b) => (a && a.bound >= b.bound ? a : b), undefined);
+  const longest = (list: typeof bounds) =>
+    list.reduce<(typeof bounds)[number] | undefined>((a, b) => (a && a.bound >= b.bound ? a : b), undefined);
   const liveness = longest(bounds.filter((b) => b.probe.role !== 'readiness'));
 
   let watchdogMs: number;
@@ -186,7 +191,11 @@ export function renderUnit(plan: UnitPlan): string {
 
   out.push('', '[Service]');
   set('Type', plan.type, plan.typeWhy);
-  set('NotifyAccess', 'all', "sdwrap's fallback notifier, the systemd-notify command, sends from a pid of its own: admit the unit's cgroup.");
+  set(
+    'NotifyAccess',
+    'all',
+    "sdwrap's fallback notifier, the systemd-notify command, sends from a pid of its own: admit the unit's cgroup.",
+  );
   set('WatchdogSec', span(t.watchdogMs), t.watchdogWhy);
   set('TimeoutStartSec', span(t.timeoutStartMs), t.timeoutStartWhy);
   const sdwrap = [plan.node, plan.sdwrap];
@@ -203,17 +212,30 @@ export function renderUnit(plan: UnitPlan): string {
       `Returns once sdwrap has relayed SIGHUP and every probe passed again; systemd gives it TimeoutStartSec=, so --timeout is ${span(RELOAD_SLACK_MS)} less.`,
     );
     if (socketFlag.length === 0) {
-      set('RuntimeDirectory', plan.name, `Holds the control socket sdwrap reload asks ($RUNTIME_DIRECTORY/sdwrap.sock, mode 0600), in a directory only the service's user can enter.`);
+      set(
+        'RuntimeDirectory',
+        plan.name,
+        `Holds the control socket sdwrap reload asks ($RUNTIME_DIRECTORY/sdwrap.sock, mode 0600), in a directory only the service's user can enter.`,
+      );
       set('RuntimeDirectoryMode', '0700');
     }
   }
   set('Restart', 'on-failure', 'sdwrap exits non-zero when the app fails or turns unhealthy: systemd restarts it.');
   set('RestartSec', RESTART_SEC);
-  set('KillMode', 'mixed', `systemctl stop signals sdwrap alone: it stops the app's whole tree itself, within --stop-timeout (${span(plan.config.stopTimeoutMs)}).`);
+  set(
+    'KillMode',
+    'mixed',
+    `systemctl stop signals sdwrap alone: it stops the app's whole tree itself, within --stop-timeout (${span(plan.config.stopTimeoutMs)}).`,
+  );
   set('TimeoutStopSec', span(t.timeoutStopMs), t.timeoutStopWhy);
-  if (plan.workingDirectory !== undefined) set('WorkingDirectory', escapeSpecifiers(plan.workingDirectory), '--working-directory: sdwrap and the app start here');
+  if (plan.workingDirectory !== undefined)
+    set('WorkingDirectory', escapeSpecifiers(plan.workingDirectory), '--working-directory: sdwrap and the app start here');
   plan.environment.forEach((assignment, i) =>
-    set('Environment', quoteIfNeeded(escapeSpecifiers(assignment)), i === 0 ? '--environment: for sdwrap, which passes its environment on to the app' : undefined),
+    set(
+      'Environment',
+      quoteIfNeeded(escapeSpecifiers(assignment)),
+      i === 0 ? '--environment: for sdwrap, which passes its environment on to the app' : undefined,
+    ),
   );
 
   out.push(
@@ -232,7 +254,11 @@ export function renderUnit(plan: UnitPlan): string {
       continue;
     }
     if ((key === 'CapabilityBoundingSet' || key === 'AmbientCapabilities') && plan.portBelow1024) {
-      set(key, 'CAP_NET_BIND_SERVICE', key === 'CapabilityBoundingSet' ? '--port-below-1024: the one capability kept, to listen on ports below 1024.' : undefined);
+      set(
+        key,
+        'CAP_NET_BIND_SERVICE',
+        key === 'CapabilityBoundingSet' ? '--port-below-1024: the one capability kept, to listen on ports below 1024.' : undefined,
+      );
       continue;
     }
     if (key === 'ProtectHome' && plan.homeReadOnly) {
@@ -250,7 +276,11 @@ export function renderUnit(plan: UnitPlan): string {
   }
 
   out.push('', '[Install]');
-  set('WantedBy', plan.userUnit ? 'default.target' : 'multi-user.target', `${ctl} enable starts it at ${plan.userUnit ? 'login' : 'boot'}.`);
+  set(
+    'WantedBy',
+    plan.userUnit ? 'default.target' : 'multi-user.target',
+    `${ctl} enable starts it at ${plan.userUnit ? 'login' : 'boot'}.`,
+  );
   return `${out.join('\n')}\n`;
 }
 

@@ -184,7 +184,11 @@ export class Proc {
   }
 
   tail(n = 15): string {
-    const pick = (ls: Line[]) => ls.slice(-n).map((l) => `  ${l.text}`).join('\n');
+    const pick = (ls: Line[]) =>
+      ls
+        .slice(-n)
+        .map((l) => `  ${l.text}`)
+        .join('\n');
     return `--- stdout ---\n${pick(this.stdout)}\n--- stderr ---\n${pick(this.stderr)}`;
   }
 }
@@ -217,9 +221,7 @@ export async function cleanup(): Promise<number> {
         // gone
       }
     }
-    await waitFor(() => processesWithEnv(MARKER.key, MARKER.value).length === 0, { timeout: 2000, interval: 25 }).catch(
-      () => undefined,
-    );
+    await waitFor(() => processesWithEnv(MARKER.key, MARKER.value).length === 0, { timeout: 2000, interval: 25 }).catch(() => undefined);
   }
   return killed;
 }

@@ -26,20 +26,36 @@ export interface DetectionTrial {
 /** The fixture server under sdwrap with `probeArgs`, SIGSTOPped at a random phase of a probe cycle of `cycleMs`. */
 export async function detectionTrial(
   probeArgs: (port: number) => string[] = (port) => [
-    '--http', `http://127.0.0.1:${port}/healthz`,
-    '--interval', `${INTERVAL_MS}ms`, '--timeout', `${TIMEOUT_MS}ms`, '--failure-threshold', String(THRESHOLD),
+    '--http',
+    `http://127.0.0.1:${port}/healthz`,
+    '--interval',
+    `${INTERVAL_MS}ms`,
+    '--timeout',
+    `${TIMEOUT_MS}ms`,
+    '--failure-threshold',
+    String(THRESHOLD),
   ],
   env: Record<string, string | undefined> = {},
   cycleMs = INTERVAL_MS,
 ): Promise<DetectionTrial> {
   const port = await freePort();
-  const sd = startSdwrap([
-    ...probeArgs(port),
-    // The start period only keeps a slow start (a loaded machine) from counting as a failure: the first
-    // success ends it, and the trial begins after READY.
-    '--stop-timeout', '2s', '--start-period', '10s',
-    '--', 'node', path.join(TEST_FIXTURES, 'server.mjs'), '--port', String(port),
-  ], env);
+  const sd = startSdwrap(
+    [
+      ...probeArgs(port),
+      // The start period only keeps a slow start (a loaded machine) from counting as a failure: the first
+      // success ends it, and the trial begins after READY.
+      '--stop-timeout',
+      '2s',
+      '--start-period',
+      '10s',
+      '--',
+      'node',
+      path.join(TEST_FIXTURES, 'server.mjs'),
+      '--port',
+      String(port),
+    ],
+    env,
+  );
   try {
     const m = await sd.waitStdout(/fixture-server listening port=\d+ pid=(\d+)/, 10_000);
     const serverPid = Number(m[1]);
@@ -75,7 +91,9 @@ export async function detectionTrial(
 
 export async function detectionRows({ quick, say }: BenchOptions): Promise<Row[]> {
   const trials = quick ? 3 : 10;
-  say(`detection: ${trials} trials, --failure-threshold ${THRESHOLD} --interval ${INTERVAL_MS}ms --timeout ${TIMEOUT_MS}ms (bound ${BOUND_MS} ms)`);
+  say(
+    `detection: ${trials} trials, --failure-threshold ${THRESHOLD} --interval ${INTERVAL_MS}ms --timeout ${TIMEOUT_MS}ms (bound ${BOUND_MS} ms)`,
+  );
   const results: DetectionTrial[] = [];
   for (let i = 0; i < trials; i++) results.push(await detectionTrial());
   const gone = results.map((r) => r.treeGoneMs);
@@ -88,10 +106,15 @@ export async function detectionRows({ quick, say }: BenchOptions): Promise<Row[]
   if (badExit) notes.push(`${badExit} trial(s) did not end with exit code 69`);
   const bound = { name: 'bound: threshold x interval + timeout', ms: BOUND_MS, text: `bound ${BOUND_MS}`, target: 'bound' };
   const detail = { trials: results, boundMs: BOUND_MS, threshold: THRESHOLD, intervalMs: INTERVAL_MS, timeoutMs: TIMEOUT_MS };
-  const row = (id: string, name: string, xs: number[], what: string) => latencyRow({ id, name, xs, what, bound, slackMs: SLACK_MS, badExit, notes, detail });
+  const row = (id: string, name: string, xs: number[], what: string) =>
+    latencyRow({ id, name, xs, what, bound, slackMs: SLACK_MS, badExit, notes, detail });
   return [
     row('detection-tree-gone', 'Detection latency: SIGSTOP of the child until its tree is gone', gone, 'tree gone'),
-    { ...row('detection-verdict', 'Detection latency: SIGSTOP until the "unhealthy" verdict (log time)', verdicts, 'verdict'), notes: [], detail: {} },
+    {
+      ...row('detection-verdict', 'Detection latency: SIGSTOP until the "unhealthy" verdict (log time)', verdicts, 'verdict'),
+      notes: [],
+      detail: {},
+    },
   ];
 }
 

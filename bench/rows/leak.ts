@@ -33,7 +33,16 @@ function windowMiB(samples: Sample[], from: number, to: number): { mib: number; 
   return { mib: median(inside) / 1024, samples: inside.length };
 }
 
-function leakRow(id: string, name: string, early: { mib: number; samples: number }, late: { mib: number; samples: number }, what: { early: string; late: string }, peakMiB: number, notes: string[], detail: Record<string, unknown>): Row {
+function leakRow(
+  id: string,
+  name: string,
+  early: { mib: number; samples: number },
+  late: { mib: number; samples: number },
+  what: { early: string; late: string },
+  peakMiB: number,
+  notes: string[],
+  detail: Record<string, unknown>,
+): Row {
   const grew = late.mib - early.mib;
   return {
     id,
@@ -45,7 +54,9 @@ function leakRow(id: string, name: string, early: { mib: number; samples: number
     ratio: round(late.mib / early.mib, 3),
     target: `flat: grows ≤ ${LIMIT_MIB} MiB`,
     pass: grew <= LIMIT_MIB,
-    notes: [`medians of ${early.samples} and ${late.samples} samples (every ${SAMPLE_MS} ms); peak RSS ${round(peakMiB, 1)} MiB; ${notes.join('; ')}`],
+    notes: [
+      `medians of ${early.samples} and ${late.samples} samples (every ${SAMPLE_MS} ms); peak RSS ${round(peakMiB, 1)} MiB; ${notes.join('; ')}`,
+    ],
     detail,
   };
 }
@@ -57,8 +68,19 @@ async function httpLeak(quick: boolean, say: (t: string) => void): Promise<Row> 
   const port = await freePort();
   say(`leak check: ${total} HTTP probes back to back`);
   const sd = startSdwrap([
-    '--http', `http://127.0.0.1:${port}/healthz`, '--interval', '1ms', '--timeout', '1s', '--start-period', '30s',
-    '--', 'node', path.join(FIXTURES, 'counting-server.mjs'), '--port', String(port),
+    '--http',
+    `http://127.0.0.1:${port}/healthz`,
+    '--interval',
+    '1ms',
+    '--timeout',
+    '1s',
+    '--start-period',
+    '30s',
+    '--',
+    'node',
+    path.join(FIXTURES, 'counting-server.mjs'),
+    '--port',
+    String(port),
   ]);
   const hits = () => {
     const last = sd.stdout.at(-1)?.text ?? '';
@@ -85,9 +107,15 @@ async function httpLeak(quick: boolean, say: (t: string) => void): Promise<Row> 
       `Leak check: RSS of sdwrap over ${total.toLocaleString('en')} HTTP probes back to back`,
       a,
       b,
-      { early: `over probes ${early.toLocaleString('en')}-${(early + span).toLocaleString('en')}`, late: `over the last ${span.toLocaleString('en')}` },
+      {
+        early: `over probes ${early.toLocaleString('en')}-${(early + span).toLocaleString('en')}`,
+        late: `over the last ${span.toLocaleString('en')}`,
+      },
       peak / 1024,
-      [`${total} probes in ${round(seconds, 0)} s (--interval 1ms, a fresh connection each)`, `RSS around probe ${(total / 2).toLocaleString('en')}: ${round(half.mib, 1)} MiB (second half: ${b.mib - half.mib >= 0 ? '+' : ''}${round(b.mib - half.mib, 2)} MiB)`],
+      [
+        `${total} probes in ${round(seconds, 0)} s (--interval 1ms, a fresh connection each)`,
+        `RSS around probe ${(total / 2).toLocaleString('en')}: ${round(half.mib, 1)} MiB (second half: ${b.mib - half.mib >= 0 ? '+' : ''}${round(b.mib - half.mib, 2)} MiB)`,
+      ],
       { total, early, span, seconds, peakKiB: peak, samples: samples.filter((_, i) => i % 10 === 0) },
     );
   } finally {
@@ -102,7 +130,11 @@ async function relayLeak(quick: boolean, say: (t: string) => void): Promise<Row>
   const report = path.join(dir, 'writer.json');
   say(`leak check: ${mb} MB through sdwrap --watch-log`);
   try {
-    const sd = new Proc(process.execPath, [SDWRAP_BIN, '--watch-log', WATCH_PATTERN, '--', 'node', WRITER, '--bytes', String(mb * MiB), '--report', report], { stdio: 'ignore-out' });
+    const sd = new Proc(
+      process.execPath,
+      [SDWRAP_BIN, '--watch-log', WATCH_PATTERN, '--', 'node', WRITER, '--bytes', String(mb * MiB), '--report', report],
+      { stdio: 'ignore-out' },
+    );
     const timed: Array<{ at: number; rssKiB: number }> = [];
     let peak = 0;
     const started = Date.now();
@@ -120,7 +152,9 @@ async function relayLeak(quick: boolean, say: (t: string) => void): Promise<Row>
     const r = JSON.parse(readFileSync(report, 'utf8')) as { bytes: number; firstWriteAt: number; lastWriteAt: number };
     const share = (at: number) => Math.min(1, Math.max(0, (at - r.firstWriteAt) / (r.lastWriteAt - r.firstWriteAt)));
     // Only samples while the writer wrote: before it, sdwrap is still starting; after it, it is exiting.
-    const samples = timed.filter((s) => s.at >= r.firstWriteAt && s.at <= r.lastWriteAt).map((s) => ({ progress: share(s.at), rssKiB: s.rssKiB }));
+    const samples = timed
+      .filter((s) => s.at >= r.firstWriteAt && s.at <= r.lastWriteAt)
+      .map((s) => ({ progress: share(s.at), rssKiB: s.rssKiB }));
     const a = windowMiB(samples, 0.1, 0.2);
     const b = windowMiB(samples, 0.9, 1.0001);
     const seconds = (r.lastWriteAt - r.firstWriteAt) / 1000;
@@ -131,7 +165,9 @@ async function relayLeak(quick: boolean, say: (t: string) => void): Promise<Row>
       b,
       { early: `over the 2nd tenth of the bytes`, late: 'over the last tenth' },
       peak / 1024,
-      [`${mb} MB in ${round(seconds, 1)} s (${round(mb / seconds, 0)} MB/s), ${samples.length} samples; RSS max while relaying ${round(max(samples.map((s) => s.rssKiB)) / 1024, 1)} MiB`],
+      [
+        `${mb} MB in ${round(seconds, 1)} s (${round(mb / seconds, 0)} MB/s), ${samples.length} samples; RSS max while relaying ${round(max(samples.map((s) => s.rssKiB)) / 1024, 1)} MiB`,
+      ],
       { mb, seconds, peakKiB: peak, samples: samples.map((s) => ({ share: round(s.progress, 3), rssKiB: s.rssKiB })) },
     );
   } finally {

@@ -52,7 +52,10 @@ async function stallLag(started: ChildProcess[]): Promise<number> {
   spawnSync('mkfifo', [fifo]);
   // O_RDWR: a blocking write end that needs no reader, and nobody reads it.
   const fd = openSync(fifo, 'r+');
-  const child = spawn(process.execPath, [WRITER, '--bytes', String(200 * 1024 * 1024)], { stdio: ['ignore', 'pipe', 'inherit'], env: benchEnv() });
+  const child = spawn(process.execPath, [WRITER, '--bytes', String(200 * 1024 * 1024)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: benchEnv(),
+  });
   started.push(child);
   try {
     void relay(child.stdout!, fdDestination(fd), counter(), 'stdout').catch(() => undefined);
@@ -94,7 +97,9 @@ export async function logLatencyRow({ quick, say }: BenchOptions): Promise<Row> 
       ratio: null,
       target: 'median < 20 ms, worst < 200 ms; loop lag < 100 ms',
       pass: med < 20 && worst < 200 && lag < 100,
-      notes: [`${writes} writes, alternately a whole line and a partial one (no newline); lag: worst delay of a 5 ms timer over 750 ms with a FIFO destination nobody reads`],
+      notes: [
+        `${writes} writes, alternately a whole line and a partial one (no newline); lag: worst delay of a 5 ms timer over 750 ms with a FIFO destination nobody reads`,
+      ],
       detail: { latenciesMs: l.map((x) => round(x, 3)), stallLagMs: round(lag, 2) },
     };
   } finally {

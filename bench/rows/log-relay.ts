@@ -43,7 +43,9 @@ async function runOnce(kind: Kind, bytes: number, dir: string, limitMs: number):
   const useWatch = process.env.BENCH_FORCE_LOG_ROW !== 'nowatch';
   const p =
     kind === 'sdwrap'
-      ? new Proc(process.execPath, [SDWRAP_BIN, ...(useWatch ? ['--watch-log', WATCH_PATTERN] : []), '--', ...writer], { stdio: 'ignore-out' })
+      ? new Proc(process.execPath, [SDWRAP_BIN, ...(useWatch ? ['--watch-log', WATCH_PATTERN] : []), '--', ...writer], {
+          stdio: 'ignore-out',
+        })
       : kind === 'direct'
         ? new Proc(process.execPath, writer.slice(1), { stdio: 'ignore-out' })
         : kind === 'cat'
@@ -85,7 +87,8 @@ export async function logRelayRow({ quick, say }: BenchOptions): Promise<Row> {
     );
     const failed = runs.sdwrap.filter((r) => r.exitCode !== 0).length;
     if (failed) notes.push(`sdwrap exited non-zero in ${failed} run(s)`);
-    if (process.env.BENCH_FORCE_LOG_ROW === 'nowatch') notes.push('BENCH_FORCE_LOG_ROW=nowatch: sdwrap ran WITHOUT --watch-log (a test of the harness, not a figure)');
+    if (process.env.BENCH_FORCE_LOG_ROW === 'nowatch')
+      notes.push('BENCH_FORCE_LOG_ROW=nowatch: sdwrap ran WITHOUT --watch-log (a test of the harness, not a figure)');
     return {
       id: 'log-relay',
       name: NAME,

@@ -14,7 +14,20 @@ async function probed(kind: 'http' | 'tcp'): Promise<Proc> {
   const port = await freePort();
   const target = kind === 'http' ? ['--http', `http://127.0.0.1:${port}/healthz`] : ['--tcp', `127.0.0.1:${port}`];
   // The start period only keeps a slow start of the server (a loaded machine) from ending the run.
-  return startSdwrap([...target, '--interval', '1s', '--timeout', '1s', '--start-period', '30s', '--', 'node', path.join(TEST_FIXTURES, 'server.mjs'), '--port', String(port)]);
+  return startSdwrap([
+    ...target,
+    '--interval',
+    '1s',
+    '--timeout',
+    '1s',
+    '--start-period',
+    '30s',
+    '--',
+    'node',
+    path.join(TEST_FIXTURES, 'server.mjs'),
+    '--port',
+    String(port),
+  ]);
 }
 
 export async function memoryRows({ quick, say }: BenchOptions): Promise<Row[]> {
@@ -46,7 +59,9 @@ export async function memoryRows({ quick, say }: BenchOptions): Promise<Row[]> {
         ratio: round(ratio, 3),
         target: `≤ ${limit}x bare node`,
         pass: ratio <= limit,
-        notes: [`${seconds} s, all three at once (~${seconds} probes each); sdwrap's own process only; VmRSS at the end: sdwrap ${round(mem.vmRSS / 1024, 1)} MiB, node ${round(bareMem.vmRSS / 1024, 1)} MiB`],
+        notes: [
+          `${seconds} s, all three at once (~${seconds} probes each); sdwrap's own process only; VmRSS at the end: sdwrap ${round(mem.vmRSS / 1024, 1)} MiB, node ${round(bareMem.vmRSS / 1024, 1)} MiB`,
+        ],
         detail: { runMs, sdwrapKiB: mem, bareNodeKiB: bareMem },
       });
     }

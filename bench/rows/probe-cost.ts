@@ -44,27 +44,68 @@ interface Measured {
   times: CpuTimes;
 }
 
-export async function measureSdwrap(probes: number, listener: NotifyListener, say: (t: string) => void): Promise<Measured & { notifier: string | undefined; watchdogPings: number; appCpuWholeRun: number }> {
+export async function measureSdwrap(
+  probes: number,
+  listener: NotifyListener,
+  say: (t: string) => void,
+): Promise<Measured & { notifier: string | undefined; watchdogPings: number; appCpuWholeRun: number }> {
   const port = await freePort();
   const warmup = 50;
   const sd = startSdwrap(
-    ['--http', `http://127.0.0.1:${port}/healthz`, '--interval', '10ms', '--timeout', '500ms', '--start-period', '10s', '--stop-timeout', '1s', '--', 'node', COUNTING_SERVER, '--port', String(port)],
+    [
+      '--http',
+      `http://127.0.0.1:${port}/healthz`,
+      '--interval',
+      '10ms',
+      '--timeout',
+      '500ms',
+      '--start-period',
+      '10s',
+      '--stop-timeout',
+      '1s',
+      '--',
+      'node',
+      COUNTING_SERVER,
+      '--port',
+      String(port),
+    ],
     { NOTIFY_SOCKET: listener.address, WATCHDOG_USEC: '2000000' },
   );
   try {
     const pingsBefore = listener.all('WATCHDOG').length;
-    const start = await sd.waitLine('stdout', (l) => { const h = hitOf(l.text); return h !== undefined && h >= warmup ? { hit: h, at: l.at } : undefined; }, 30_000, `hit ${warmup}`);
+    const start = await sd.waitLine(
+      'stdout',
+      (l) => {
+        const h = hitOf(l.text);
+        return h !== undefined && h >= warmup ? { hit: h, at: l.at } : undefined;
+      },
+      30_000,
+      `hit ${warmup}`,
+    );
     const cpu0 = readCpu(sd.pid)!;
     const mono0 = process.hrtime.bigint();
     say(`probe cost: sdwrap warmed up (${start.hit} probes), measuring ${probes} more`);
-    const endHit = await sd.waitLine('stdout', (l) => { const h = hitOf(l.text); return h !== undefined && h >= start.hit + probes ? h : undefined; }, 120_000, `hit ${start.hit + probes}`);
+    const endHit = await sd.waitLine(
+      'stdout',
+      (l) => {
+        const h = hitOf(l.text);
+        return h !== undefined && h >= start.hit + probes ? h : undefined;
+      },
+      120_000,
+      `hit ${start.hit + probes}`,
+    );
     const cpu1 = readCpu(sd.pid)!;
     const wallMs = Number(process.hrtime.bigint() - mono0) / 1e6;
     const spawned = sd.stderr.find((l) => l.json?.msg === 'spawned')?.json;
     const appPid = typeof spawned?.childPid === 'number' ? spawned.childPid : undefined;
     const appCpu = appPid ? readCpu(appPid) : undefined;
     const notifier = sd.stderr.find((l) => l.json?.msg === 'notifier in use')?.json?.notifier as string | undefined;
-    const diff: CpuTimes = { utime: cpu1.utime - cpu0.utime, stime: cpu1.stime - cpu0.stime, cutime: cpu1.cutime - cpu0.cutime, cstime: cpu1.cstime - cpu0.cstime };
+    const diff: CpuTimes = {
+      utime: cpu1.utime - cpu0.utime,
+      stime: cpu1.stime - cpu0.stime,
+      cutime: cpu1.cutime - cpu0.cutime,
+      cstime: cpu1.cstime - cpu0.cstime,
+    };
     return {
       probes: endHit - start.hit,
       // Own CPU plus any reaped helper processes (systemd-notify, exec probes); the app is alive, so not in cutime.
@@ -107,7 +148,8 @@ async function measureLoop(probes: number, listener: NotifyListener, notify: boo
 export async function probeCostRow({ quick, say }: BenchOptions): Promise<Row> {
   const name = 'Probe cost: CPU seconds per 1,000 HTTP probes';
   const target = '≤ 0.05x (1/20) the bash loop';
-  if (!have('curl')) return notMeasured('probe-cost', name, 's', target, 'not measured: curl is not installed (the baseline loop needs it)');
+  if (!have('curl'))
+    return notMeasured('probe-cost', name, 's', target, 'not measured: curl is not installed (the baseline loop needs it)');
   const notify = have('systemd-notify');
   const probes = quick ? 200 : 1000;
   const listener = await NotifyListener.start();

@@ -48,11 +48,19 @@ export async function signalRelayRow({ quick, say }: BenchOptions): Promise<Row>
     unit: 'ms',
     sdwrap: round(med, 2),
     sdwrapText: `median ${round(med, 2)}, worst ${round(max(v), 2)}`,
-    baselines: [{ name: 'SIGTERM sent to the child directly', value: round(median(d), 2), text: `median ${round(median(d), 2)}, worst ${round(max(d), 2)}` }],
+    baselines: [
+      {
+        name: 'SIGTERM sent to the child directly',
+        value: round(median(d), 2),
+        text: `median ${round(median(d), 2)}, worst ${round(max(d), 2)}`,
+      },
+    ],
     ratio: round(med / median(d), 2),
     target: 'median < 5 ms',
     pass: med < 5,
-    notes: [`${trials} trials each, alternating; times from process.hrtime (CLOCK_MONOTONIC) in sender and child; wall-clock cross-check differs by at most ${round(skew, 2)} ms; relay adds ${round(med - median(d), 2)} ms at the median`],
+    notes: [
+      `${trials} trials each, alternating; times from process.hrtime (CLOCK_MONOTONIC) in sender and child; wall-clock cross-check differs by at most ${round(skew, 2)} ms; relay adds ${round(med - median(d), 2)} ms at the median`,
+    ],
     detail: { viaSdwrap: via, direct },
   };
 }

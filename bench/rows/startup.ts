@@ -30,7 +30,12 @@ export const STARTUP_VARIANTS: Variant[] = [
 /** Runs each variant `runs` times, interleaved, after one warm-up run each. */
 export function timeVariants(variants: Variant[], runs: number): Record<string, Sample[]> {
   const spec = { runs, warmup: 1, variants: variants.map((v) => ({ ...v, cwd: REPO_ROOT })) };
-  const out = execFileSync('python3', [TIMER, JSON.stringify(spec)], { encoding: 'utf8', env: benchEnv(), timeout: 5 * 60_000, maxBuffer: 1 << 26 });
+  const out = execFileSync('python3', [TIMER, JSON.stringify(spec)], {
+    encoding: 'utf8',
+    env: benchEnv(),
+    timeout: 5 * 60_000,
+    maxBuffer: 1 << 26,
+  });
   const res = JSON.parse(out) as Record<string, Sample[]>;
   for (const [name, xs] of Object.entries(res)) {
     const bad = xs.find((x) => x.status !== 0);
@@ -68,7 +73,17 @@ export async function startupRow({ quick, say }: BenchOptions): Promise<Row> {
     detail: Object.fromEntries(
       Object.entries(samples).map(([k, xs]) => {
         const w = xs.map((x) => x.wall_ms);
-        return [k, { wallMedian: round(median(w), 2), wallMin: round(min(w), 2), wallMax: round(max(w), 2), cpuMedian: round(median(xs.map((x) => x.cpu_ms)), 2), maxRssKiB: median(xs.map((x) => x.maxrss_kib)), wallSamples: w.map((x) => round(x, 2)) }];
+        return [
+          k,
+          {
+            wallMedian: round(median(w), 2),
+            wallMin: round(min(w), 2),
+            wallMax: round(max(w), 2),
+            cpuMedian: round(median(xs.map((x) => x.cpu_ms)), 2),
+            maxRssKiB: median(xs.map((x) => x.maxrss_kib)),
+            wallSamples: w.map((x) => round(x, 2)),
+          },
+        ];
       }),
     ),
   };

@@ -16,7 +16,13 @@ export async function watchdogFitRows({ quick, say }: BenchOptions): Promise<Row
   const results: DetectionTrial[] = [];
   for (let i = 0; i < trials; i++) {
     // 166 ms is the interval sdwrap picks here: a random phase within it.
-    results.push(await detectionTrial((port) => ['--http', `http://127.0.0.1:${port}/healthz`], { WATCHDOG_USEC: String(WATCHDOG_MS * 1000), WATCHDOG_PID: undefined }, 166));
+    results.push(
+      await detectionTrial(
+        (port) => ['--http', `http://127.0.0.1:${port}/healthz`],
+        { WATCHDOG_USEC: String(WATCHDOG_MS * 1000), WATCHDOG_PID: undefined },
+        166,
+      ),
+    );
   }
   const badExit = results.filter((r) => r.exitCode !== 69).length;
   const bound = { name: 'WatchdogSec/3', ms: BUDGET_MS, text: `${BUDGET_MS}`, target: 'WatchdogSec/3' };
@@ -24,7 +30,17 @@ export async function watchdogFitRows({ quick, say }: BenchOptions): Promise<Row
   const row = (id: string, name: string, xs: number[], what: string) =>
     latencyRow({ id, name, xs, what, bound, slackMs: SLACK_MS, badExit, notes, detail: { trials: results, watchdogMs: WATCHDOG_MS } });
   return [
-    row('watchdog-fit-verdict', 'WatchdogSec=2s, default flags: SIGSTOP until the "unhealthy" verdict', results.map((r) => r.verdictMs), 'verdict'),
-    row('watchdog-fit-tree-gone', 'WatchdogSec=2s, default flags: SIGSTOP until the tree is gone', results.map((r) => r.treeGoneMs), 'tree gone'),
+    row(
+      'watchdog-fit-verdict',
+      'WatchdogSec=2s, default flags: SIGSTOP until the "unhealthy" verdict',
+      results.map((r) => r.verdictMs),
+      'verdict',
+    ),
+    row(
+      'watchdog-fit-tree-gone',
+      'WatchdogSec=2s, default flags: SIGSTOP until the tree is gone',
+      results.map((r) => r.treeGoneMs),
+      'tree gone',
+    ),
   ];
 }

@@ -165,7 +165,10 @@ function tablePrinter(slots: readonly Slot[], watch: boolean): (r: ProbeRecord) 
   const kindWidth = width(slots.map((s) => s.config.target.kind));
   const targetWidth = width(slots.map((s) => s.probe.description));
   const stateWidth = width(
-    slots.flatMap(({ config: { failureThreshold: f, successThreshold: s } }) => [`failing ${f}/${f}`, s > 1 ? `unhealthy (passing ${s - 1}/${s})` : 'unhealthy']),
+    slots.flatMap(({ config: { failureThreshold: f, successThreshold: s } }) => [
+      `failing ${f}/${f}`,
+      s > 1 ? `unhealthy (passing ${s - 1}/${s})` : 'unhealthy',
+    ]),
   );
   return (r) => {
     const cells = [

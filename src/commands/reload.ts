@@ -112,7 +112,8 @@ function ask(path: string, deadline: number): Promise<Answer> {
     const timer = setTimeout(() => finish({ kind: 'timeout', lastFailure }), Math.max(0, deadline - performance.now()));
     socket.once('connect', () => socket.write(`${RELOAD_REQUEST}\n`));
     socket.on('error', (error: NodeJS.ErrnoException) => {
-      if (replied) return finish({ kind: 'cut', message: `the connection to sdwrap failed (${error.code ?? error.message}) before the reload ended` });
+      if (replied)
+        return finish({ kind: 'cut', message: `the connection to sdwrap failed (${error.code ?? error.message}) before the reload ended` });
       const why: Record<string, string> = {
         ENOENT: 'no such socket (is the unit running, with RuntimeDirectory= or --control-socket?)',
         ECONNREFUSED: 'nothing listens there (sdwrap is not running)',
@@ -121,7 +122,11 @@ function ask(path: string, deadline: number): Promise<Answer> {
       finish({ kind: 'unreachable', message: why[error.code ?? ''] ?? error.code ?? error.message });
     });
     socket.on('close', () =>
-      finish(replied ? { kind: 'cut', message: 'sdwrap closed the connection before the reload ended (did it exit?)' } : { kind: 'unreachable', message: 'sdwrap closed the connection without an answer' }),
+      finish(
+        replied
+          ? { kind: 'cut', message: 'sdwrap closed the connection before the reload ended (did it exit?)' }
+          : { kind: 'unreachable', message: 'sdwrap closed the connection without an answer' },
+      ),
     );
     socket.setEncoding('utf8');
     socket.on('data', (chunk: string) => {

@@ -42,11 +42,13 @@ export async function run(argv: readonly string[], version: string): Promise<num
   const opts = program.opts<UnitOptions>();
   const { options, command } = await readRunOptions(program);
   if (options.systemd === false) {
-    throw new UsageError("--no-systemd does not belong in a unit: there systemd restarts the app (Restart=on-failure)");
+    throw new UsageError('--no-systemd does not belong in a unit: there systemd restarts the app (Restart=on-failure)');
   }
   const config = buildConfig(options, command, false);
-  if (opts.userUnit && opts.user !== undefined) throw new UsageError('--user and --user-unit: a user manager runs its units as its own user');
-  if (opts.userUnit && opts.portBelow1024) throw new UsageError('--port-below-1024 and --user-unit: a user manager has no capability to hand out');
+  if (opts.userUnit && opts.user !== undefined)
+    throw new UsageError('--user and --user-unit: a user manager runs its units as its own user');
+  if (opts.userUnit && opts.portBelow1024)
+    throw new UsageError('--port-below-1024 and --user-unit: a user manager has no capability to hand out');
 
   // Paths named outright may be for another host, or not installed yet: a warning, not an error.
   const node = checkPath('--node', opts.node ?? process.execPath, isExecutableFile, 'an executable file');
@@ -61,7 +63,8 @@ export async function run(argv: readonly string[], version: string): Promise<num
     if (/[\n]/.test(p) || p.trim() === '') throw new UsageError(`--writable expects a path, got '${p}'`);
     return path.resolve(p);
   });
-  if (opts.user !== undefined && !/^[a-z_][a-z0-9_-]*[$]?$/i.test(opts.user)) throw new UsageError(`--user expects a user name, got '${opts.user}'`);
+  if (opts.user !== undefined && !/^[a-z_][a-z0-9_-]*[$]?$/i.test(opts.user))
+    throw new UsageError(`--user expects a user name, got '${opts.user}'`);
   const description = opts.description ?? `${unitName}, supervised by sdwrap`;
   if (/\n/.test(description)) throw new UsageError('--description must be one line');
 
@@ -72,7 +75,9 @@ export async function run(argv: readonly string[], version: string): Promise<num
   const homeReadOnly = Boolean(opts.userUnit) && inHome.length > 0;
   if (!opts.userUnit) {
     for (const file of inHome) {
-      say(`sdwrap unit: warning: ${file} is under a home directory, which ProtectHome=yes hides from the unit: install it elsewhere (see the README's Install)`);
+      say(
+        `sdwrap unit: warning: ${file} is under a home directory, which ProtectHome=yes hides from the unit: install it elsewhere (see the README's Install)`,
+      );
     }
   }
   for (const warning of secretWarnings(runArgs, environment)) say(`sdwrap unit: warning: ${warning}`);
@@ -125,15 +130,23 @@ function validateUnitName(name: string): string {
 /** Type=notify-reload only where systemd has it (253+): forced by --type, or asked of `systemctl --version`. */
 function chooseType(choice: string): Pick<UnitPlan, 'type' | 'typeWhy'> {
   const reloadVia = 'ExecReload=sdwrap reload waits for the probes';
-  if (choice === 'notify-reload') return { type: 'notify-reload', typeWhy: '--type notify-reload: systemctl reload sends SIGHUP and waits for READY=1 (systemd 253+).' };
+  if (choice === 'notify-reload')
+    return { type: 'notify-reload', typeWhy: '--type notify-reload: systemctl reload sends SIGHUP and waits for READY=1 (systemd 253+).' };
   if (choice === 'notify') return { type: 'notify', typeWhy: `--type notify: ${reloadVia}.` };
   if (choice !== 'auto') throw new UsageError(`--type expects one of auto|notify|notify-reload, got '${choice}'`);
   const version = systemdVersion();
-  if (version === undefined) return { type: 'notify', typeWhy: `systemctl --version gave no version: Type=notify, which every systemd has; ${reloadVia}.` };
+  if (version === undefined)
+    return { type: 'notify', typeWhy: `systemctl --version gave no version: Type=notify, which every systemd has; ${reloadVia}.` };
   if (version >= NOTIFY_RELOAD_SINCE) {
-    return { type: 'notify-reload', typeWhy: `systemd ${version} has Type=notify-reload: systemctl reload sends SIGHUP and waits for sdwrap's READY=1.` };
+    return {
+      type: 'notify-reload',
+      typeWhy: `systemd ${version} has Type=notify-reload: systemctl reload sends SIGHUP and waits for sdwrap's READY=1.`,
+    };
   }
-  return { type: 'notify', typeWhy: `systemd ${version} has no Type=notify-reload (${NOTIFY_RELOAD_SINCE}+): Type=notify, and ${reloadVia}.` };
+  return {
+    type: 'notify',
+    typeWhy: `systemd ${version} has no Type=notify-reload (${NOTIFY_RELOAD_SINCE}+): Type=notify, and ${reloadVia}.`,
+  };
 }
 
 function systemdVersion(): number | undefined {
@@ -151,7 +164,10 @@ function runArguments(argv: readonly string[]): string[] {
   const add = (options: readonly OptionSpec[], own: boolean) => {
     for (const o of options) for (const flag of o.flags.match(/--[\w-]+/g) ?? []) specs.set(flag, { own, value: /[<[]/.test(o.flags) });
   };
-  add(REFERENCE.groups.flatMap((g) => g.options), true);
+  add(
+    REFERENCE.groups.flatMap((g) => g.options),
+    true,
+  );
   add(REFERENCE.hidden, false);
   const out: string[] = [];
   for (let i = 0; i < argv.length; i++) {
@@ -227,7 +243,8 @@ function isUnderHome(file: string): boolean {
 }
 
 function validateAssignment(text: string): string {
-  if (!/^[A-Za-z_][A-Za-z0-9_]*=/.test(text) || /\n/.test(text)) throw new UsageError(`--environment expects NAME=value, got '${text.split('=')[0]}=…'`);
+  if (!/^[A-Za-z_][A-Za-z0-9_]*=/.test(text) || /\n/.test(text))
+    throw new UsageError(`--environment expects NAME=value, got '${text.split('=')[0]}=…'`);
   return text;
 }
 
@@ -238,12 +255,17 @@ function secretWarnings(runArgs: readonly string[], environment: readonly string
   for (let i = 0; i < runArgs.length; i++) {
     const [flag, value] = [runArgs[i]!, runArgs[i + 1] ?? ''];
     if (flag === '--heartbeat-url') warnings.push(`--heartbeat-url is a secret and lands in ${where}`);
-    if (flag === '--http-request-header' && isSecretHeader(value.split(':')[0]!.trim())) warnings.push(`--http-request-header '${value.split(':')[0]}: …' lands in ${where}`);
-    if (['--http', '--ws', '--probe'].includes(flag) && /:\/\/[^/@\s]*:[^/@\s]*@/.test(value)) warnings.push(`the password in ${flag}'s URL lands in ${where}`);
+    if (flag === '--http-request-header' && isSecretHeader(value.split(':')[0]!.trim()))
+      warnings.push(`--http-request-header '${value.split(':')[0]}: …' lands in ${where}`);
+    if (['--http', '--ws', '--probe'].includes(flag) && /:\/\/[^/@\s]*:[^/@\s]*@/.test(value))
+      warnings.push(`the password in ${flag}'s URL lands in ${where}`);
   }
   for (const assignment of environment) {
     const name = assignment.split('=')[0]!;
-    if (isSecretHeader(name)) warnings.push(`--environment ${name}=… looks like a secret; the unit file is world-readable: use LoadCredential= or an EnvironmentFile= readable by root only`);
+    if (isSecretHeader(name))
+      warnings.push(
+        `--environment ${name}=… looks like a secret; the unit file is world-readable: use LoadCredential= or an EnvironmentFile= readable by root only`,
+      );
   }
   return warnings;
 }

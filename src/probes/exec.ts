@@ -32,9 +32,18 @@ export function execProbe(command: string, env: NodeJS.ProcessEnv): Probe {
       // The shell may be gone while something it backgrounded lives on in its group.
       killGroup();
       if (signal.aborted) return { ok: false, detail: '' };
-      const lastLine = String(result.all ?? '').trim().split('\n').pop()?.slice(0, 200) ?? '';
+      const lastLine =
+        String(result.all ?? '')
+          .trim()
+          .split('\n')
+          .pop()
+          ?.slice(0, 200) ?? '';
       if (result.exitCode === 0) return { ok: true, detail: 'exit 0' };
-      const how = result.signal ? `killed by ${result.signal}` : result.exitCode === undefined ? (result.originalMessage ?? 'failed to run') : `exit ${result.exitCode}`;
+      const how = result.signal
+        ? `killed by ${result.signal}`
+        : result.exitCode === undefined
+          ? (result.originalMessage ?? 'failed to run')
+          : `exit ${result.exitCode}`;
       return { ok: false, detail: lastLine ? `${how}: ${lastLine}` : how };
     },
     close: async () => {},

@@ -87,7 +87,12 @@ function probeOnce(url: URL, { send, expect }: WsProbeOptions, signal: AbortSign
       ws.close(1000);
     };
     const onAbort = () => {
-      const detail = opened && expect ? `no message matching ${expect} (${lastText(last)})` : handshake.connected ? 'no handshake answer in time' : 'timed out connecting';
+      const detail =
+        opened && expect
+          ? `no message matching ${expect} (${lastText(last)})`
+          : handshake.connected
+            ? 'no handshake answer in time'
+            : 'timed out connecting';
       decide({ ok: false, detail }, CLOSE_GRACE_AFTER_ABORT_MS);
     };
     signal.addEventListener('abort', onAbort, { once: true });
@@ -110,7 +115,10 @@ function probeOnce(url: URL, { send, expect }: WsProbeOptions, signal: AbortSign
     ws.addEventListener('error', () => {});
     ws.addEventListener('close', (event) => {
       // Without `expect` the outcome was decided on open, so an undecided close after open awaited `expect`.
-      outcome ??= { ok: false, detail: opened && expect ? closedEarly(event.code, event.reason, expect, last) : handshakeFailure(handshake, event.code, url) };
+      outcome ??= {
+        ok: false,
+        detail: opened && expect ? closedEarly(event.code, event.reason, expect, last) : handshakeFailure(handshake, event.code, url),
+      };
       finish();
     });
   });
@@ -158,7 +166,10 @@ function handshakeFailure({ dispatched, connected, status, error }: Handshake, c
 function closedEarly(code: number, reason: string, expect: RegExp, last: string | undefined): string {
   // 1006: no close frame came, because the connection dropped or undici failed it (a protocol error, a
   // message over MAX_MESSAGE_BYTES), and undici does not say which.
-  const how = code === 1006 ? 'connection ended without a close frame (code 1006)' : `closed by server (code ${code}${reason ? `: ${JSON.stringify(reason)}` : ''})`;
+  const how =
+    code === 1006
+      ? 'connection ended without a close frame (code 1006)'
+      : `closed by server (code ${code}${reason ? `: ${JSON.stringify(reason)}` : ''})`;
   return `${how} before a message matching ${expect}${last === undefined ? '' : ` (${lastText(last)})`}`;
 }
 

@@ -21,17 +21,7 @@
  * to the Debian mirror.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import {
-  closeSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-} from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -258,13 +248,7 @@ export async function ensureRootfs(log: (msg: string) => void = () => {}): Promi
   const tmp = `${ROOTFS_DIR}.tmp-${process.pid}`;
   rmSync(tmp, { recursive: true, force: true });
   log(`building ${ROOTFS_DIR} with debootstrap (once; about a minute)`);
-  const argv = [
-    debootstrap,
-    '--variant=minbase',
-    `--include=${ROOTFS_PACKAGES.join(',')}`,
-    ROOTFS_SUITE,
-    tmp,
-  ];
+  const argv = [debootstrap, '--variant=minbase', `--include=${ROOTFS_PACKAGES.join(',')}`, ROOTFS_SUITE, tmp];
   if (process.env.SDWRAP_E2E_MIRROR) argv.push(process.env.SDWRAP_E2E_MIRROR);
   const r = await run(argv, { timeoutMs: 15 * 60_000 });
   if (r.code !== 0) {
@@ -293,10 +277,7 @@ export async function ensureRootfs(log: (msg: string) => void = () => {}): Promi
  */
 export const BACKPORTS_VERSION = 1;
 export const BACKPORTS_PACKAGES = ['systemd', 'systemd-sysv'];
-export const BACKPORTS_ROOTFS_DIR = path.join(
-  CACHE_DIR,
-  `${ROOTFS_SUITE}-v${ROOTFS_VERSION}-backports-v${BACKPORTS_VERSION}`,
-);
+export const BACKPORTS_ROOTFS_DIR = path.join(CACHE_DIR, `${ROOTFS_SUITE}-v${ROOTFS_VERSION}-backports-v${BACKPORTS_VERSION}`);
 
 export async function ensureBackportsRootfs(log: (msg: string) => void = () => {}): Promise<string> {
   const dir = BACKPORTS_ROOTFS_DIR;
@@ -331,10 +312,21 @@ export async function ensureBackportsRootfs(log: (msg: string) => void = () => {
   const r = await run(
     [
       which('systemd-nspawn') ?? 'systemd-nspawn',
-      '-q', '-D', tmp,
-      '--register=no', '--keep-unit', '--resolv-conf=off', '--timezone=off', '--link-journal=no', '--pipe',
-      '-E', 'DEBIAN_FRONTEND=noninteractive',
-      '--', '/bin/sh', '-c', script,
+      '-q',
+      '-D',
+      tmp,
+      '--register=no',
+      '--keep-unit',
+      '--resolv-conf=off',
+      '--timezone=off',
+      '--link-journal=no',
+      '--pipe',
+      '-E',
+      'DEBIAN_FRONTEND=noninteractive',
+      '--',
+      '/bin/sh',
+      '-c',
+      script,
     ],
     { timeoutMs: 10 * 60_000, env: CONTAINER_ENV },
   );
@@ -426,7 +418,8 @@ export class Container {
     const name = `sdwrap-e2e-${process.pid}`;
     const fd = openSync(consoleLog, 'w');
     const argv = [
-      '-D', root,
+      '-D',
+      root,
       '--volatile=overlay',
       '--register=no',
       '--keep-unit',
@@ -494,9 +487,7 @@ export class Container {
       await stopNspawn(nspawn, nspawnPid, liveContainers.get(nspawnPid) ?? 0);
       rmSync(workDir, { recursive: true, force: true });
       liveWorkDirs.delete(workDir);
-      throw new Error(
-        `container boot failed: ${err instanceof Error ? err.message : String(err)}\n--- console\n${consoleTail()}`,
-      );
+      throw new Error(`container boot failed: ${err instanceof Error ? err.message : String(err)}\n--- console\n${consoleTail()}`);
     }
   }
 
@@ -565,7 +556,12 @@ export class Container {
   }
 
   async waitJournal(unit: string, re: RegExp, timeoutMs: number): Promise<string> {
-    return waitFor(`journal of ${unit} to match ${re}`, async () => (await this.journalMessages(unit)).find((l) => re.test(l)), timeoutMs, 200);
+    return waitFor(
+      `journal of ${unit} to match ${re}`,
+      async () => (await this.journalMessages(unit)).find((l) => re.test(l)),
+      timeoutMs,
+      200,
+    );
   }
 
   /** `systemctl status` plus the unit's journal, for failure reports. */

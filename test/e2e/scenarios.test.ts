@@ -46,7 +46,18 @@ describe('sdwrap under systemd (nspawn container)', { skip: skipUnlessCI(problem
       // Preflight: the test units run as a DynamicUser=, which must be able to read
       // the bound checkout (a clone made under umask 077 cannot) and its build.
       const pre = await c.exec(
-        ['systemd-run', '--quiet', '--wait', '--pipe', '--collect', '-p', 'DynamicUser=yes', IN_CONTAINER_NODE, IN_CONTAINER_SDWRAP, '--version'],
+        [
+          'systemd-run',
+          '--quiet',
+          '--wait',
+          '--pipe',
+          '--collect',
+          '-p',
+          'DynamicUser=yes',
+          IN_CONTAINER_NODE,
+          IN_CONTAINER_SDWRAP,
+          '--version',
+        ],
         { timeoutMs: 30_000 },
       );
       assert.equal(
@@ -89,7 +100,10 @@ describe('sdwrap under systemd (nspawn container)', { skip: skipUnlessCI(problem
       await scenario(
         t,
         `e2e-ready-${tag}`,
-        { sdwrap: [...httpProbe(p), ...FAST_PROBE, '--start-period', '15s', '--notifier', notifier], app: fixture(p, '--ready-after', '3000') },
+        {
+          sdwrap: [...httpProbe(p), ...FAST_PROBE, '--start-period', '15s', '--notifier', notifier],
+          app: fixture(p, '--ready-after', '3000'),
+        },
         async (unit) => {
           const starting = start(unit);
           // Half-way through, systemd must still be waiting for READY=1.
@@ -138,7 +152,15 @@ describe('sdwrap under systemd (nspawn container)', { skip: skipUnlessCI(problem
           assert.notEqual(after.MainPID, before.MainPID);
           const stopped = (await c.processes()).find((x) => x.pid === app);
           assert.equal(stopped, undefined, `the stopped app (pid ${app}) is still there: ${JSON.stringify(stopped)}`);
-          assert.equal(await waitFor('healthz 200', async () => ((await c.httpGet(`http://127.0.0.1:${p}/healthz`)) === 200 ? 200 : undefined), 10_000, 200), 200);
+          assert.equal(
+            await waitFor(
+              'healthz 200',
+              async () => ((await c.httpGet(`http://127.0.0.1:${p}/healthz`)) === 200 ? 200 : undefined),
+              10_000,
+              200,
+            ),
+            200,
+          );
         },
       );
     });
@@ -154,7 +176,11 @@ describe('sdwrap under systemd (nspawn container)', { skip: skipUnlessCI(problem
           const before = await waitActive(unit);
           // Let a few WATCHDOG=1 pings through first: the watchdog must be armed and fed.
           await delay(WATCHDOG_SEC * 1000 + 500);
-          assert.equal((await c.show(unit, ['NRestarts'])).NRestarts, before.NRestarts, 'the unit restarted although healthy: pings are not reaching systemd?');
+          assert.equal(
+            (await c.show(unit, ['NRestarts'])).NRestarts,
+            before.NRestarts,
+            'the unit restarted although healthy: pings are not reaching systemd?',
+          );
           await c.kill(Number(before.MainPID), 'STOP');
           const t0 = Date.now();
           await c.waitJournal(unit, /Watchdog timeout/, (WATCHDOG_SEC + 10) * 1000);
@@ -162,7 +188,15 @@ describe('sdwrap under systemd (nspawn container)', { skip: skipUnlessCI(problem
           await c.waitJournal(unit, /Failed with result 'watchdog'/, 15_000);
           const after = await waitRestarted(unit, before, { what: `${unit} to come back` });
           assert.notEqual(after.MainPID, before.MainPID);
-          assert.equal(await waitFor('healthz 200', async () => ((await c.httpGet(`http://127.0.0.1:${p}/healthz`)) === 200 ? 200 : undefined), 10_000, 200), 200);
+          assert.equal(
+            await waitFor(
+              'healthz 200',
+              async () => ((await c.httpGet(`http://127.0.0.1:${p}/healthz`)) === 200 ? 200 : undefined),
+              10_000,
+              200,
+            ),
+            200,
+          );
         },
       );
     });
@@ -170,22 +204,28 @@ describe('sdwrap under systemd (nspawn container)', { skip: skipUnlessCI(problem
 
   it('2b hung app (event loop busy, ignores SIGTERM): killed after --stop-timeout and restarted', async (t) => {
     const p = port();
-    await scenario(
-      t,
-      'e2e-busy',
-      { sdwrap: [...httpProbe(p), ...FAST_PROBE, '--stop-timeout', '1s'], app: fixture(p) },
-      async (unit) => {
-        await start(unit);
-        const before = await waitActive(unit);
-        assert.equal(await c.httpGet(`http://127.0.0.1:${p}/control/hang`), 200);
-        const after = await waitRestarted(unit, before, { what: `${unit} to restart` });
-        t.diagnostic(`NRestarts ${before.NRestarts} -> ${after.NRestarts}`);
-        const journal = await c.journalMessages(unit);
-        assert.ok(journal.some((l) => /Main process exited, code=exited, status=69/.test(l)), 'sdwrap should exit 69');
-        assert.ok(!journal.some((l) => /Watchdog timeout/.test(l)), 'the watchdog should not have been needed');
-        assert.equal(await waitFor('healthz 200', async () => ((await c.httpGet(`http://127.0.0.1:${p}/healthz`)) === 200 ? 200 : undefined), 10_000, 200), 200);
-      },
-    );
+    await scenario(t, 'e2e-busy', { sdwrap: [...httpProbe(p), ...FAST_PROBE, '--stop-timeout', '1s'], app: fixture(p) }, async (unit) => {
+      await start(unit);
+      const before = await waitActive(unit);
+      assert.equal(await c.httpGet(`http://127.0.0.1:${p}/control/hang`), 200);
+      const after = await waitRestarted(unit, before, { what: `${unit} to restart` });
+      t.diagnostic(`NRestarts ${before.NRestarts} -> ${after.NRestarts}`);
+      const journal = await c.journalMessages(unit);
+      assert.ok(
+        journal.some((l) => /Main process exited, code=exited, status=69/.test(l)),
+        'sdwrap should exit 69',
+      );
+      assert.ok(!journal.some((l) => /Watchdog timeout/.test(l)), 'the watchdog should not have been needed');
+      assert.equal(
+        await waitFor(
+          'healthz 200',
+          async () => ((await c.httpGet(`http://127.0.0.1:${p}/healthz`)) === 200 ? 200 : undefined),
+          10_000,
+          200,
+        ),
+        200,
+      );
+    });
   });
 
   // -------------------------------------------------------------------------
@@ -230,14 +270,23 @@ describe('sdwrap under systemd (nspawn container)', { skip: skipUnlessCI(problem
         const s = await c.show(unit, ['ActiveState', 'Result', 'ExecMainCode', 'ExecMainStatus']);
         t.diagnostic(`systemctl stop took ${Math.round(took)} ms; ${JSON.stringify(s)}`);
         const j = await c.journalMessages(unit);
-        assert.ok(j.some((l) => l.includes('fixture-server got SIGTERM')), 'the app never got SIGTERM');
+        assert.ok(
+          j.some((l) => l.includes('fixture-server got SIGTERM')),
+          'the app never got SIGTERM',
+        );
         assert.ok(took >= 900, `stop took ${Math.round(took)} ms, less than --stop-timeout 1s`);
         assert.ok(took < 6000, `stop took ${Math.round(took)} ms: sdwrap did not SIGKILL the app after --stop-timeout 1s`);
-        assert.ok(!j.some((l) => /State 'stop-sigterm' timed out|stop-final-sigterm' timed out/.test(l)), 'systemd had to time out the stop');
+        assert.ok(
+          !j.some((l) => /State 'stop-sigterm' timed out|stop-final-sigterm' timed out/.test(l)),
+          'systemd had to time out the stop',
+        );
         // sdwrap's own escalation ends the requested stop: it exits by SIGTERM, so the stop is clean.
         assert.equal(s.ActiveState, 'inactive', JSON.stringify(s));
         assert.equal(s.Result, 'success', JSON.stringify(s));
-        assert.ok(j.some((l) => l.includes('stop timeout reached: killing the tree')), 'the escalation is in the journal');
+        assert.ok(
+          j.some((l) => l.includes('stop timeout reached: killing the tree')),
+          'the escalation is in the journal',
+        );
         await assertNothingLeft(`--port ${p}`);
       },
     );

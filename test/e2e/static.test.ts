@@ -9,16 +9,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import {
-  analyzeProblem,
-  describeFailure,
-  failIfProblem,
-  parseUnit,
-  REPO_ROOT,
-  run,
-  skipUnlessCI,
-  unitValues,
-} from './harness.js';
+import { analyzeProblem, describeFailure, failIfProblem, parseUnit, REPO_ROOT, run, skipUnlessCI, unitValues } from './harness.js';
 
 const UNITS_DIR = path.join(REPO_ROOT, 'units');
 const EXAMPLE = path.join(UNITS_DIR, 'sdwrap-example.service');
@@ -45,7 +36,10 @@ function spanMs(text: string): number {
  * shipped unit's /usr/bin/node /usr/local/bin/sdwrap at this checkout (node + bin/sdwrap.js).
  */
 function withRealPaths(text: string): string {
-  return text.replace(/^(Exec[A-Za-z]*=[-@:+!]*)\/usr\/bin\/node \/usr\/local\/bin\/sdwrap(?=\s)/gm, `$1${process.execPath} ${path.join(REPO_ROOT, 'bin/sdwrap.js')}`);
+  return text.replace(
+    /^(Exec[A-Za-z]*=[-@:+!]*)\/usr\/bin\/node \/usr\/local\/bin\/sdwrap(?=\s)/gm,
+    `$1${process.execPath} ${path.join(REPO_ROOT, 'bin/sdwrap.js')}`,
+  );
 }
 
 const problem = analyzeProblem();
@@ -103,7 +97,11 @@ describe('units/ (systemd-analyze)', { skip: skipUnlessCI(problem) }, () => {
     assert.ok(Number(one('Unit', 'StartLimitBurst')) > 0);
     assert.equal(one('Service', 'KillMode'), 'mixed');
     const exec = one('Service', 'ExecStart');
-    assert.match(exec, /^\/usr\/bin\/node \/usr\/local\/bin\/sdwrap\s.*\s--\s+\S/, 'ExecStart= runs /usr/bin/node /usr/local/bin/sdwrap [options] -- <app>, absolute paths both');
+    assert.match(
+      exec,
+      /^\/usr\/bin\/node \/usr\/local\/bin\/sdwrap\s.*\s--\s+\S/,
+      'ExecStart= runs /usr/bin/node /usr/local/bin/sdwrap [options] -- <app>, absolute paths both',
+    );
     const stopTimeout = /--stop-timeout[= ](\S+)/.exec(exec.split(' -- ')[0]!)?.[1] ?? '10s';
     assert.ok(
       spanMs(one('Service', 'TimeoutStopSec')) > spanMs(stopTimeout),

@@ -174,7 +174,10 @@ export function unitHelpers(container: () => Container, opts: UnitHelperOptions 
   async function waitRestarted(
     unit: string,
     before: ShowMap,
-    { what = `${unit} to restart (NRestarts > ${before.NRestarts}) and be active again`, props = ['ActiveState', 'SubState', 'NRestarts', 'MainPID'] } = {},
+    {
+      what = `${unit} to restart (NRestarts > ${before.NRestarts}) and be active again`,
+      props = ['ActiveState', 'SubState', 'NRestarts', 'MainPID'],
+    } = {},
   ): Promise<ShowMap> {
     return waitShow(
       what,

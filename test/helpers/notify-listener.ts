@@ -44,9 +44,7 @@ export function parseNotifyFields(raw: string): Record<string, string> {
 
 function describe(messages: NotifyMessage[]): string {
   if (messages.length === 0) return '  (no notify messages received)';
-  return messages
-    .map((m, i) => `  #${i} pid=${m.pid} ${JSON.stringify(m.raw)}`)
-    .join('\n');
+  return messages.map((m, i) => `  #${i} pid=${m.pid} ${JSON.stringify(m.raw)}`).join('\n');
 }
 
 export class NotifyListener {
@@ -117,11 +115,7 @@ export class NotifyListener {
       child.once('exit', (code, signal) => {
         clearTimeout(timer);
         if (!listening) {
-          reject(
-            new Error(
-              `notify listener exited early (code=${code} signal=${signal}): ${this.stderr.join('')}`,
-            ),
-          );
+          reject(new Error(`notify listener exited early (code=${code} signal=${signal}): ${this.stderr.join('')}`));
         }
         this.events.emit('exit');
       });
@@ -160,11 +154,7 @@ export class NotifyListener {
    * Resolves with the first message (already received or future) matching
    * `pred`. On timeout rejects with an error listing every message so far.
    */
-  waitFor(
-    pred: (m: NotifyMessage) => boolean,
-    timeoutMs = 10_000,
-    what = 'matching notify message',
-  ): Promise<NotifyMessage> {
+  waitFor(pred: (m: NotifyMessage) => boolean, timeoutMs = 10_000, what = 'matching notify message'): Promise<NotifyMessage> {
     const existing = this.messages.find(pred);
     if (existing) return Promise.resolve(existing);
     return new Promise<NotifyMessage>((resolve, reject) => {
@@ -193,11 +183,7 @@ export class NotifyListener {
       };
       const timer = setTimeout(() => {
         cleanup();
-        reject(
-          new Error(
-            `timed out after ${timeoutMs} ms waiting for ${what} on ${this.address}; received:\n${describe(this.messages)}`,
-          ),
-        );
+        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what} on ${this.address}; received:\n${describe(this.messages)}`));
       }, timeoutMs);
       this.events.on('message', onMessage);
       this.events.once('exit', onExit);
@@ -215,9 +201,7 @@ export class NotifyListener {
 
   /** True if any message so far set `field` (to `value` if given). */
   has(field: string, value?: string): boolean {
-    return this.messages.some(
-      (m) => field in m.fields && (value === undefined || m.fields[field] === value),
-    );
+    return this.messages.some((m) => field in m.fields && (value === undefined || m.fields[field] === value));
   }
 
   /** Messages that set `field`, in arrival order. */

@@ -138,9 +138,7 @@ function environHas(pid: number, needle: string): boolean {
 /** Live (non-zombie) processes whose initial environment contains KEY=VALUE. */
 export function processesWithEnv(key: string, value: string): ProcInfo[] {
   const needle = `${key}=${value}`;
-  return listProcesses().filter(
-    (p) => p.pid !== process.pid && !isZombieState(p.state) && environHas(p.pid, needle),
-  );
+  return listProcesses().filter((p) => p.pid !== process.pid && !isZombieState(p.state) && environHas(p.pid, needle));
 }
 
 export interface TestMarker {
@@ -171,10 +169,7 @@ function describeProcs(procs: ProcInfo[]): string {
  * such process (so one failing test does not leak into the next) and throws an
  * AssertionError listing them.
  */
-export async function assertNoLeftovers(
-  marker: { key: string; value: string },
-  timeoutMs = 5000,
-): Promise<void> {
+export async function assertNoLeftovers(marker: { key: string; value: string }, timeoutMs = 5000): Promise<void> {
   try {
     await waitFor(() => processesWithEnv(marker.key, marker.value).length === 0, {
       timeout: timeoutMs,

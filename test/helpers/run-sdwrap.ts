@@ -232,11 +232,7 @@ class RunImpl implements SdwrapRun {
       const onExit = () => {
         cleanup();
         const s = this.exitStatus;
-        reject(
-          new Error(
-            `sdwrap exited (code=${s?.code} signal=${s?.signal}) before ${what}\n${this.dump()}`,
-          ),
-        );
+        reject(new Error(`sdwrap exited (code=${s?.code} signal=${s?.signal}) before ${what}\n${this.dump()}`));
       };
       const timer = setTimeout(() => {
         cleanup();
@@ -285,10 +281,7 @@ class RunImpl implements SdwrapRun {
   waitForExit(timeoutMs = 10_000): Promise<SdwrapExit> {
     if (this.exitStatus) return Promise.resolve(this.exitStatus);
     return new Promise<SdwrapExit>((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`sdwrap did not exit within ${timeoutMs} ms\n${this.dump()}`)),
-        timeoutMs,
-      );
+      const timer = setTimeout(() => reject(new Error(`sdwrap did not exit within ${timeoutMs} ms\n${this.dump()}`)), timeoutMs);
       void this.exited.then((s) => {
         clearTimeout(timer);
         resolve(s);
@@ -307,9 +300,7 @@ class RunImpl implements SdwrapRun {
   }
 
   dump(): string {
-    const status = this.exitStatus
-      ? `exited code=${this.exitStatus.code} signal=${this.exitStatus.signal}`
-      : 'still running';
+    const status = this.exitStatus ? `exited code=${this.exitStatus.code} signal=${this.exitStatus.signal}` : 'still running';
     return [
       `=== sdwrap pid=${this.pid} (${status}) args: ${JSON.stringify(this.args)}`,
       `--- stdout (${this.stdout.length} lines) ---`,

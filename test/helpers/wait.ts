@@ -20,10 +20,7 @@ type Falsy = undefined | false | null | 0 | '';
  * that value. Errors thrown by `fn` are treated as "not yet" and the last one is
  * reported if the deadline passes.
  */
-export async function waitFor<T>(
-  fn: () => T | Falsy | Promise<T | Falsy>,
-  opts: WaitOptions = {},
-): Promise<T> {
+export async function waitFor<T>(fn: () => T | Falsy | Promise<T | Falsy>, opts: WaitOptions = {}): Promise<T> {
   const timeout = opts.timeout ?? 10_000;
   const interval = opts.interval ?? 25;
   const deadline = Date.now() + timeout;
@@ -40,12 +37,8 @@ export async function waitFor<T>(
     if (remaining <= 0) break;
     await delay(Math.min(interval, remaining));
   }
-  const base =
-    typeof opts.message === 'function' ? opts.message() : (opts.message ?? 'condition not met');
-  const suffix =
-    lastError !== undefined
-      ? ` (last error: ${lastError instanceof Error ? lastError.message : String(lastError)})`
-      : '';
+  const base = typeof opts.message === 'function' ? opts.message() : (opts.message ?? 'condition not met');
+  const suffix = lastError !== undefined ? ` (last error: ${lastError instanceof Error ? lastError.message : String(lastError)})` : '';
   throw new Error(`waitFor timed out after ${timeout} ms: ${base}${suffix}`);
 }
 

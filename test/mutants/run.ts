@@ -35,8 +35,8 @@ const MUTANTS: Mutant[] = [
   {
     name: 'READY=1 before the probe passes',
     file: 'src/supervisor.ts',
-    from: 'if (this.#slots.length === 0) {',
-    to: 'if (this.#slots.length >= 0) {',
+    from: "if (this.#slots.length === 0) {\n      this.#dispatch({ type: 'healthy', detail: 'no probe configured",
+    to: "if (this.#slots.length >= 0) {\n      this.#dispatch({ type: 'healthy', detail: 'no probe configured",
     guards: [{ file: 'test/process/notify.test.ts', pattern: 'READY=1 exactly once' }],
   },
   {
@@ -87,7 +87,10 @@ function mutate(dir: string, mutant: Mutant): void {
   const path = join(dir, mutant.file);
   const text = readFileSync(path, 'utf8');
   const count = text.split(mutant.from).length - 1;
-  if (count !== 1) throw new Error(`"${mutant.name}": expected its pattern once in ${mutant.file}, found it ${count} times (the code moved: update test/mutants/run.ts)`);
+  if (count !== 1)
+    throw new Error(
+      `"${mutant.name}": expected its pattern once in ${mutant.file}, found it ${count} times (the code moved: update test/mutants/run.ts)`,
+    );
   writeFileSync(path, text.replace(mutant.from, mutant.to));
 }
 
@@ -98,8 +101,20 @@ function build(dir: string): { ok: boolean; output: string } {
 
 /** Runs one guard's tests in `dir`; true when they all passed. */
 function passes(dir: string, guard: Guard): { passed: boolean; output: string } {
-  const args = ['--import', 'tsx', '--test', '--test-concurrency=1', ...(guard.pattern ? ['--test-name-pattern', guard.pattern] : []), guard.file];
-  const r = spawnSync(process.execPath, args, { cwd: dir, encoding: 'utf8', timeout: TEST_TIMEOUT_MS, env: { ...process.env, NODE_OPTIONS: '' } });
+  const args = [
+    '--import',
+    'tsx',
+    '--test',
+    '--test-concurrency=1',
+    ...(guard.pattern ? ['--test-name-pattern', guard.pattern] : []),
+    guard.file,
+  ];
+  const r = spawnSync(process.execPath, args, {
+    cwd: dir,
+    encoding: 'utf8',
+    timeout: TEST_TIMEOUT_MS,
+    env: { ...process.env, NODE_OPTIONS: '' },
+  });
   const output = `${r.stdout}${r.stderr}`;
   // A pattern that matches no test would "pass" vacuously: count what ran.
   const ran = Number(/^# pass (\d+)/m.exec(output)?.[1] ?? 0) + Number(/^# fail (\d+)/m.exec(output)?.[1] ?? 0);

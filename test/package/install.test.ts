@@ -22,7 +22,9 @@ before(() => {
   dir = mkdtempSync(path.join(tmpdir(), 'sdwrap-package-'));
   prefix = path.join(dir, 'prefix');
   // prepack builds dist/ (bundle and man page) first: a clean clone packs a working package.
-  const packed = JSON.parse(execFileSync('npm', ['pack', '--json', '--pack-destination', dir], { cwd: REPO_ROOT, encoding: 'utf8' })) as Array<{
+  const packed = JSON.parse(
+    execFileSync('npm', ['pack', '--json', '--pack-destination', dir], { cwd: REPO_ROOT, encoding: 'utf8' }),
+  ) as Array<{
     filename: string;
     files: Array<{ path: string }>;
   }>;
@@ -52,7 +54,10 @@ test('the installed package is a copy, with only run-time dependencies', () => {
   for (const bundled of ['commander', 'pino', 'tree-kill']) {
     assert.ok(!existsSync(path.join(root, 'node_modules', bundled)), `${bundled} is bundled, yet installed`);
   }
-  assert.ok(!existsSync(path.join(root, 'node_modules', 'sd-notify', 'build', 'Release', 'notify.node')), 'the addon built: the no-compiler setup did not hold');
+  assert.ok(
+    !existsSync(path.join(root, 'node_modules', 'sd-notify', 'build', 'Release', 'notify.node')),
+    'the addon built: the no-compiler setup did not hold',
+  );
   for (const runtime of ['undici', 'execa', 'zod', 'jsonc-parser', 'pino-pretty']) {
     assert.ok(existsSync(path.join(root, 'node_modules', runtime)), `${runtime} is loaded at run time, yet not installed`);
   }
@@ -69,7 +74,10 @@ test('sdwrap --version and --help: stdout, exit 0', () => {
 });
 
 test('man -w sdwrap finds the page the package installed', (t) => {
-  const which = spawnSync('man', ['-w', 'sdwrap'], { encoding: 'utf8', env: { ...process.env, PATH: `${path.join(prefix, 'bin')}:${process.env.PATH}`, MANPATH: '' } });
+  const which = spawnSync('man', ['-w', 'sdwrap'], {
+    encoding: 'utf8',
+    env: { ...process.env, PATH: `${path.join(prefix, 'bin')}:${process.env.PATH}`, MANPATH: '' },
+  });
   if (which.error && (which.error as NodeJS.ErrnoException).code === 'ENOENT') {
     if (process.env.CI) assert.fail('man is not installed (apt-get install man-db)');
     t.skip('man is not installed (apt-get install man-db)');
@@ -83,7 +91,22 @@ test('the installed binary wraps a real app: ready once the probe passes, a clea
   const port = await freePort();
   const marker = testMarker();
   const run = runSdwrap(
-    ['--no-systemd', '--log-format', 'json', '--http', `http://127.0.0.1:${port}/healthz`, '--interval', '200ms', '--start-period', '10s', '--', process.execPath, SERVER, '--port', String(port)],
+    [
+      '--no-systemd',
+      '--log-format',
+      'json',
+      '--http',
+      `http://127.0.0.1:${port}/healthz`,
+      '--interval',
+      '200ms',
+      '--start-period',
+      '10s',
+      '--',
+      process.execPath,
+      SERVER,
+      '--port',
+      String(port),
+    ],
     { bin: installed, marker },
   );
   const ready = await run.waitForLog((l) => l.msg === 'ready', 15_000, 'ready');

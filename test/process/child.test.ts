@@ -31,11 +31,11 @@ test('1. the child inherits stdio, cwd and env less NOTIFY_SOCKET/WATCHDOG_*, in
     assert.ok(run.stdout.includes(`cwd ${cwd}`), run.dump());
     assert.ok(run.stdout.includes('pgid-check own-group'), run.dump());
     const proc = readProc(Number(pid))!;
-    assert.equal(proc.ppid, run.pid, 'the child is sdwrap\'s own child');
+    assert.equal(proc.ppid, run.pid, "the child is sdwrap's own child");
     assert.equal(proc.pgid, Number(pid));
-    assert.notEqual(readProc(run.pid)!.pgid, proc.pgid, 'not in sdwrap\'s group');
+    assert.notEqual(readProc(run.pid)!.pgid, proc.pgid, "not in sdwrap's group");
     assert.equal(proc.sid, Number(pid), 'the child leads a session of its own');
-    assert.notEqual(readProc(run.pid)!.sid, proc.sid, 'not in sdwrap\'s session');
+    assert.notEqual(readProc(run.pid)!.sid, proc.sid, "not in sdwrap's session");
     assert.ok(processEnvHas(Number(pid), 'SDWRAP_TEST_KEEP=kept'), 'other variables pass through');
     run.kill('SIGTERM');
     assert.deepEqual(await run.waitForExit(10_000), { code: 0, signal: null });
@@ -63,7 +63,13 @@ test('6. a child killed by a signal: sdwrap dies by the same signal; core-dumpin
     assert.deepEqual(await run.waitForExit(10_000), { code: null, signal }, `${signal}\n${run.dump()}`);
   }
   // SIGUSR1 and SIGPIPE: Node would not die by them (the inspector, an ignored signal), so 128+N too.
-  for (const [signal, code] of [['SEGV', 139], ['ABRT', 134], ['QUIT', 131], ['USR1', 138], ['PIPE', 141]] as const) {
+  for (const [signal, code] of [
+    ['SEGV', 139],
+    ['ABRT', 134],
+    ['QUIT', 131],
+    ['USR1', 138],
+    ['PIPE', 141],
+  ] as const) {
     const run = runSdwrap(['--', 'sh', '-c', `ulimit -c 0; kill -${signal} $$`]);
     assert.deepEqual(await run.waitForExit(10_000), { code, signal: null }, `${signal}\n${run.dump()}`);
   }
@@ -102,7 +108,10 @@ test('7. a bad flag or value: exit 2 with one line naming it, no stack trace', a
     [['--failure-threshold', '0', '--', 'true'], /^sdwrap: --failure-threshold expects a whole number/],
     [['--tcp', 'nohost', '--', 'true'], /^sdwrap: --tcp expects host:port/],
     [['--http', 'x', '--', 'true'], /^sdwrap: --http expects an http:\/\/ or https:\/\/ URL, got 'x' \(see 'sdwrap --help'\)$/],
-    [['--config', '/nonexistent/sdwrap.json', '--', 'true'], /^sdwrap: --config \/nonexistent\/sdwrap.json: cannot read it \(ENOENT\) \(see 'sdwrap --help'\)$/],
+    [
+      ['--config', '/nonexistent/sdwrap.json', '--', 'true'],
+      /^sdwrap: --config \/nonexistent\/sdwrap.json: cannot read it \(ENOENT\) \(see 'sdwrap --help'\)$/,
+    ],
     [['--probe', 'liveness:http', '--', 'true'], /^sdwrap: --probe expects ROLE:KIND:TARGET/],
     [['--log-level', 'loud', '--', 'true'], /--log-level/],
     [['--timeout'], /argument missing|--timeout/],
@@ -119,7 +128,10 @@ test('7. a bad flag or value: exit 2 with one line naming it, no stack trace', a
 test('--help and --version exit 0', async () => {
   const help = runSdwrap(['--help']);
   assert.deepEqual(await help.waitForExit(10_000), { code: 0, signal: null });
-  assert.ok(help.stdout.some((l) => l.includes('--failure-threshold')), help.dump());
+  assert.ok(
+    help.stdout.some((l) => l.includes('--failure-threshold')),
+    help.dump(),
+  );
   const version = runSdwrap(['--version']);
   assert.deepEqual(await version.waitForExit(10_000), { code: 0, signal: null });
   assert.match(version.stdout[0]!, /^\d+\.\d+\.\d+$/);
@@ -131,14 +143,19 @@ test('options after the command belong to the command', async () => {
   assert.ok(run.stdout.includes('first --http'), run.dump());
 });
 
-test('6. an internal error (a bug) exits 70, and the app\'s tree does not outlive sdwrap', async () => {
+test("6. an internal error (a bug) exits 70, and the app's tree does not outlive sdwrap", async () => {
   // Failing before the app runs: one line saying so.
-  const early = runSdwrap(['--', 'sdwrap-test-fault'], { env: { NODE_OPTIONS: `--require "${PRELOAD_FAULT}"`, SDWRAP_TEST_FAULT: 'spawn' } });
+  const early = runSdwrap(['--', 'sdwrap-test-fault'], {
+    env: { NODE_OPTIONS: `--require "${PRELOAD_FAULT}"`, SDWRAP_TEST_FAULT: 'spawn' },
+  });
   assert.deepEqual(await early.waitForExit(10_000), { code: 70, signal: null }, early.dump());
   assert.match(early.stderr.find((l) => l.startsWith('sdwrap:')) ?? '', /^sdwrap: internal error: .*injected fault/, early.dump());
   // Failing while the app runs (in a session of its own, so nothing else would end it): killed with sdwrap.
   const marker = testMarker();
-  const late = runSdwrap(['--', 'sh', '-c', 'sleep 100 & exec sleep 101'], { marker, env: { NODE_OPTIONS: `--require "${PRELOAD_FAULT}"`, SDWRAP_TEST_FAULT: 'uncaught' } });
+  const late = runSdwrap(['--', 'sh', '-c', 'sleep 100 & exec sleep 101'], {
+    marker,
+    env: { NODE_OPTIONS: `--require "${PRELOAD_FAULT}"`, SDWRAP_TEST_FAULT: 'uncaught' },
+  });
   assert.deepEqual(await late.waitForExit(10_000), { code: 70, signal: null }, late.dump());
   const fatal = late.logs.find((l) => l.level === 'fatal');
   assert.equal(fatal?.msg, 'internal error: killing the app and exiting', late.dump());

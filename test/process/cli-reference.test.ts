@@ -46,14 +46,29 @@ function tableFlags(text: string): Set<string> {
 /** The long flags a man page part lists, each at the start of a .TP tag line. */
 function manFlags(text: string): Set<string> {
   const man = text.replace(/\\-/g, '-');
-  return new Set([...man.matchAll(/^\\fB(--[a-z][\w-]*)/gm)].map((m) => m[1]!).concat([...man.matchAll(/^\\fB-\w\\fR, \\fB(--[a-z][\w-]*)/gm)].map((m) => m[1]!)));
+  return new Set(
+    [...man.matchAll(/^\\fB(--[a-z][\w-]*)/gm)]
+      .map((m) => m[1]!)
+      .concat([...man.matchAll(/^\\fB-\w\\fR, \\fB(--[a-z][\w-]*)/gm)].map((m) => m[1]!)),
+  );
 }
 
 test('--help: stdout, exit 0, options in groups, span syntax, examples, exit codes, environment', () => {
   const r = help();
   assert.equal(r.status, 0);
   assert.equal(r.stderr, '');
-  for (const heading of ['Probes:', 'HTTP checks:', 'WebSocket:', 'Timing and thresholds:', 'systemd:', 'Local mode:', 'Logging:', 'Examples:', 'Exit status:', 'Environment:']) {
+  for (const heading of [
+    'Probes:',
+    'HTTP checks:',
+    'WebSocket:',
+    'Timing and thresholds:',
+    'systemd:',
+    'Local mode:',
+    'Logging:',
+    'Examples:',
+    'Exit status:',
+    'Environment:',
+  ]) {
     assert.match(r.stdout, new RegExp(`^${heading}$`, 'm'), `--help has a "${heading}" section`);
   }
   assert.match(r.stdout, /<span> is a systemd time span: 500ms, 5s, 2min/);
@@ -140,7 +155,10 @@ test('usage errors: one line, exit 2, the real problem named, a pointer to --hel
     [['--interval', '30d', '--', 'true'], /^sdwrap: --interval must be at most 24 days \(24d 20h 31min 23s 647ms/],
     // A probe flag that took `--` or another option as its value.
     [['--exec', '--', 'sleep', '1'], /^sdwrap: --exec took '--' as its value: .*quote.*e\.g\. --exec 'pg_isready -q'/],
-    [['--http', '--timeout', '1s', '--', 'true'], /^sdwrap: --http took '--timeout' as its value: .*e\.g\. --http http:\/\/127\.0\.0\.1:8080\/healthz/],
+    [
+      ['--http', '--timeout', '1s', '--', 'true'],
+      /^sdwrap: --http took '--timeout' as its value: .*e\.g\. --http http:\/\/127\.0\.0\.1:8080\/healthz/,
+    ],
     [['--probe', '-x', '--', 'true'], /^sdwrap: --probe took '-x' as its value/],
   ];
   // A command's usage errors point at its own --help.
@@ -148,7 +166,10 @@ test('usage errors: one line, exit 2, the real problem named, a pointer to --hel
     [['probe'], /^sdwrap probe: no probe to run: .* \(see 'sdwrap probe --help'\)$/],
     [['probe', '--bogus'], /^sdwrap probe: unknown option '--bogus' \(see 'sdwrap probe --help'\)$/],
     [['unit', '--http', 'x'], /^sdwrap unit: the unit's name comes first: .* \(see 'sdwrap unit --help'\)$/],
-    [['reload', '--timeout', 'soon', '--control-socket', '/nonexistent'], /^sdwrap reload: --timeout expects a time span .* \(see 'sdwrap reload --help'\)$/],
+    [
+      ['reload', '--timeout', 'soon', '--control-socket', '/nonexistent'],
+      /^sdwrap reload: --timeout expects a time span .* \(see 'sdwrap reload --help'\)$/,
+    ],
   );
   for (const [args, message] of cases) {
     const run = runSdwrap(args);

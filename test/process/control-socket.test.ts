@@ -41,7 +41,14 @@ interface Supervised {
  * reload whose /healthz fails is held, not killed; with liveness 'http' it is killed).
  */
 async function supervise(
-  opts: { app?: string[]; sdwrap?: string[]; socket?: string; env?: Record<string, string>; waitReady?: boolean; liveness?: 'tcp' | 'http' } = {},
+  opts: {
+    app?: string[];
+    sdwrap?: string[];
+    socket?: string;
+    env?: Record<string, string>;
+    waitReady?: boolean;
+    liveness?: 'tcp' | 'http';
+  } = {},
 ): Promise<Supervised> {
   const port = await freePort();
   const listener = await NotifyListener.start();
@@ -53,11 +60,28 @@ async function supervise(
   const run = runSdwrap(
     [
       ...(opts.env?.RUNTIME_DIRECTORY ? [] : ['--control-socket', socket]),
-      '--probe', liveness, '--probe', `readiness:http:${healthz}`,
+      '--probe',
+      liveness,
+      '--probe',
+      `readiness:http:${healthz}`,
       // A start period: a loaded machine may take a while to start the fixture's node.
-      '--interval', '150ms', '--timeout', '500ms', '--failure-threshold', '3', '--stop-timeout', '2s', '--start-period', '20s',
+      '--interval',
+      '150ms',
+      '--timeout',
+      '500ms',
+      '--failure-threshold',
+      '3',
+      '--stop-timeout',
+      '2s',
+      '--start-period',
+      '20s',
       ...(opts.sdwrap ?? []),
-      '--', process.execPath, SERVER, '--port', String(port), ...(opts.app ?? []),
+      '--',
+      process.execPath,
+      SERVER,
+      '--port',
+      String(port),
+      ...(opts.app ?? []),
     ],
     { notifySocket: listener.address, marker, env: opts.env },
   );
@@ -136,7 +160,11 @@ test('sdwrap reload: SIGHUP relayed, and it returns only once the new config is 
   assert.equal(s.listener.all('RELOADING').length, 0, s.listener.dump());
   // The listener relays datagrams through python: wait for the last ones to come through.
   await waitFor(() => s.listener.all('READY').length === 6, { message: () => s.listener.dump() });
-  assert.equal(s.listener.messages.filter((m) => m.fields.STATUS === 'reloading: SIGHUP relayed (sdwrap reload), waiting for the probes').length, 5, s.listener.dump());
+  assert.equal(
+    s.listener.messages.filter((m) => m.fields.STATUS === 'reloading: SIGHUP relayed (sdwrap reload), waiting for the probes').length,
+    5,
+    s.listener.dump(),
+  );
   assert.equal(s.run.logs.filter((l) => l.msg === 'reload requested over the control socket').length, 5);
   assert.equal(s.run.stdout.filter((l) => l === 'fixture-server got SIGHUP').length, 5, s.run.dump());
   await stop(s);
@@ -204,7 +232,11 @@ test('a peer that goes away mid-reload, or before asking, changes nothing: the r
   await early.connected;
   early.conn.destroy();
   // A client process killed right after asking: the kernel closes its end.
-  const killed = spawnSync('python3', ['-c', 'import socket,sys,os; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(b"reload\\n"); os.kill(os.getpid(), 9)', s.socket]);
+  const killed = spawnSync('python3', [
+    '-c',
+    'import socket,sys,os; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(b"reload\\n"); os.kill(os.getpid(), 9)',
+    s.socket,
+  ]);
   assert.equal(killed.signal, 'SIGKILL', String(killed.stderr));
   await waitFor(() => s.run.logs.filter((l) => l.msg === 'reloaded').length === 2, { timeout: 10_000, message: () => s.run.dump() });
   const half = raw(s.socket);
@@ -222,7 +254,10 @@ test('refused while the app is starting: exit 1 and the reason', async () => {
   await waitFor(() => existsSync(s.socket), { message: 'the control socket' });
   const r = await reload(s.socket);
   assert.equal(r.code, 1, r.run.dump());
-  assert.match(r.run.stderr.join('\n'), /^sdwrap reload: the app is still starting \(READY=1 not sent yet\): a reload needs it ready first$/m);
+  assert.match(
+    r.run.stderr.join('\n'),
+    /^sdwrap reload: the app is still starting \(READY=1 not sent yet\): a reload needs it ready first$/m,
+  );
   assert.equal(s.listener.all('RELOADING').length, 0);
   await stop(s);
 });
@@ -230,7 +265,8 @@ test('refused while the app is starting: exit 1 and the reason', async () => {
 test('probes that do not pass again: exit 1 at --timeout with the last failure; a later sdwrap reload starts over, not busy', async () => {
   const s = await supervise();
   assert.equal((await fetch(`http://127.0.0.1:${s.port}/control/fail`)).status, 200);
-  const reason = /^sdwrap reload: the probes did not all pass again within 1s 500ms \(--timeout\); last failure: GET http:\/\/127\.0\.0\.1:\d+\/healthz: HTTP 500 \(expected 200-399\); sdwrap goes on waiting for them$/m;
+  const reason =
+    /^sdwrap reload: the probes did not all pass again within 1s 500ms \(--timeout\); last failure: GET http:\/\/127\.0\.0\.1:\d+\/healthz: HTTP 500 \(expected 200-399\); sdwrap goes on waiting for them$/m;
   const r = await reload(s.socket, '--timeout', '1500ms');
   assert.equal(r.code, 1, r.run.dump());
   assert.match(r.run.stderr.join('\n'), reason);
@@ -274,25 +310,33 @@ test('nobody answers: no socket, a stale socket (exit 3); no socket to ask at al
   assert.match(run.stderr[0]!, /^sdwrap reload: no control socket to ask: RUNTIME_DIRECTORY is not set/);
 });
 
-test('another user cannot connect (mode 0600), even where it can reach the directory', { skip: process.getuid?.() !== 0 && 'needs root, to run a client as another user' }, async () => {
-  const open = path.join(dir, 'open');
-  mkdirSync(open, { recursive: true });
-  chmodSync(dir, 0o711);
-  chmodSync(open, 0o711);
-  const s = await supervise({ socket: path.join(open, 'ctl.sock') });
-  try {
-    const client = spawn(process.execPath, [SDWRAP_BIN, 'reload', '--control-socket', s.socket], { uid: 65534, gid: 65534, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    client.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const code = await new Promise<number | null>((resolve) => client.once('close', (c) => resolve(c)));
-    assert.equal(code, 3, stderr);
-    assert.match(stderr, /^sdwrap reload: no sdwrap answers on \S+: permission denied/m);
-    assert.equal(s.listener.all('RELOADING').length, 0);
-  } finally {
-    chmodSync(dir, 0o700);
-    await stop(s);
-  }
-});
+test(
+  'another user cannot connect (mode 0600), even where it can reach the directory',
+  { skip: process.getuid?.() !== 0 && 'needs root, to run a client as another user' },
+  async () => {
+    const open = path.join(dir, 'open');
+    mkdirSync(open, { recursive: true });
+    chmodSync(dir, 0o711);
+    chmodSync(open, 0o711);
+    const s = await supervise({ socket: path.join(open, 'ctl.sock') });
+    try {
+      const client = spawn(process.execPath, [SDWRAP_BIN, 'reload', '--control-socket', s.socket], {
+        uid: 65534,
+        gid: 65534,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stderr = '';
+      client.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+      const code = await new Promise<number | null>((resolve) => client.once('close', (c) => resolve(c)));
+      assert.equal(code, 3, stderr);
+      assert.match(stderr, /^sdwrap reload: no sdwrap answers on \S+: permission denied/m);
+      assert.equal(s.listener.all('RELOADING').length, 0);
+    } finally {
+      chmodSync(dir, 0o700);
+      await stop(s);
+    }
+  },
+);
 
 test('at start: a stale socket is replaced, a live one (another sdwrap) or a file that is no socket refused with exit 2', async () => {
   const path1 = path.join(dir, 'shared.sock');

@@ -11,15 +11,30 @@ import { waitFor } from '../helpers/wait.js';
 
 after(stopAll);
 
-test('a NUL byte in a probe\'s output (it reaches STATUS) neither crashes sdwrap nor leaves the app', async () => {
+test("a NUL byte in a probe's output (it reaches STATUS) neither crashes sdwrap nor leaves the app", async () => {
   const listener = await NotifyListener.start();
   const marker = testMarker();
   try {
     for (const notifier of ['systemd-notify', 'auto']) {
-      const run = runSdwrap(['--notifier', notifier, '--exec', 'printf "bad\\000x\\n"; exit 1', '--interval', '100ms', '--failure-threshold', '2', '--', 'sleep', '30'], {
-        notifySocket: listener.address,
-        marker,
-      });
+      const run = runSdwrap(
+        [
+          '--notifier',
+          notifier,
+          '--exec',
+          'printf "bad\\000x\\n"; exit 1',
+          '--interval',
+          '100ms',
+          '--failure-threshold',
+          '2',
+          '--',
+          'sleep',
+          '30',
+        ],
+        {
+          notifySocket: listener.address,
+          marker,
+        },
+      );
       assert.deepEqual(await run.waitForExit(10_000), { code: 69, signal: null }, run.dump());
       assert.ok(!run.logs.some((l) => l.level === 'fatal'), run.dump());
     }
@@ -33,8 +48,24 @@ test('a NUL byte in a probe\'s output (it reaches STATUS) neither crashes sdwrap
 test('--no-systemd: SIGTERM while an unhealthy app is being killed stops sdwrap; no restart', async () => {
   const marker = testMarker();
   const port = await freePort();
-  const run = runSdwrap(['--no-systemd', '--tcp', `127.0.0.1:${port}`, '--failure-threshold', '1', '--interval', '100ms', '--stop-timeout', '2s',
-    '--', 'sh', '-c', 'trap "" TERM; sleep 30 & wait'], { marker });
+  const run = runSdwrap(
+    [
+      '--no-systemd',
+      '--tcp',
+      `127.0.0.1:${port}`,
+      '--failure-threshold',
+      '1',
+      '--interval',
+      '100ms',
+      '--stop-timeout',
+      '2s',
+      '--',
+      'sh',
+      '-c',
+      'trap "" TERM; sleep 30 & wait',
+    ],
+    { marker },
+  );
   await run.waitForLog((l) => l.msg === 'unhealthy: killing the child', 10_000);
   run.kill('SIGTERM');
   assert.deepEqual(await run.waitForExit(10_000), { code: null, signal: 'SIGTERM' }, run.dump());
@@ -44,7 +75,17 @@ test('--no-systemd: SIGTERM while an unhealthy app is being killed stops sdwrap;
 
 test('a readiness probe that never passes, with no start period, fails closed instead of hanging', async () => {
   const port = await freePort();
-  const run = runSdwrap(['--probe', `readiness:tcp:127.0.0.1:${port}`, '--failure-threshold', '2', '--interval', '100ms', '--', 'sleep', '30']);
+  const run = runSdwrap([
+    '--probe',
+    `readiness:tcp:127.0.0.1:${port}`,
+    '--failure-threshold',
+    '2',
+    '--interval',
+    '100ms',
+    '--',
+    'sleep',
+    '30',
+  ]);
   assert.deepEqual(await run.waitForExit(10_000), { code: 69, signal: null }, run.dump());
   assert.match(String(run.logs.find((l) => l.msg === 'unhealthy: killing the child')?.reason), /never ready: 2 consecutive probe failures/);
 });
@@ -52,7 +93,10 @@ test('a readiness probe that never passes, with no start period, fails closed in
 test('user errors stay one line: spans past 24 days, a malformed %-escape, and a secret in a mistyped flag', async () => {
   const secret = `s3cr3t${Date.now()}`;
   const cases: Array<[string[], RegExp]> = [
-    [['--stop-timeout', '30d', '--', 'true'], /^sdwrap: --stop-timeout must be at most 24 days \(24d 20h 31min 23s 647ms, the longest timer Node.js keeps\), got '30d' \(see 'sdwrap --help'\)$/],
+    [
+      ['--stop-timeout', '30d', '--', 'true'],
+      /^sdwrap: --stop-timeout must be at most 24 days \(24d 20h 31min 23s 647ms, the longest timer Node.js keeps\), got '30d' \(see 'sdwrap --help'\)$/,
+    ],
     [['--http', 'http://us%er:pw@127.0.0.1:1/', '--', 'true'], /^sdwrap: --http: the user or password in the URL has a malformed %-escape/],
     [[`--heartbeat-ur=https://hc-ping.com/${secret}`, '--', 'true'], /^sdwrap: unknown option '--heartbeat-ur=…' \(see 'sdwrap --help'\)$/],
   ];
@@ -75,7 +119,17 @@ test('heartbeats go out with readiness probes only', async () => {
   await once(server, 'listening');
   const port = (server.address() as { port: number }).port;
   try {
-    const run = runSdwrap(['--heartbeat-url', `http://127.0.0.1:${port}/hb`, '--probe', `readiness:tcp:127.0.0.1:${port}`, '--interval', '100ms', '--', 'sleep', '30']);
+    const run = runSdwrap([
+      '--heartbeat-url',
+      `http://127.0.0.1:${port}/hb`,
+      '--probe',
+      `readiness:tcp:127.0.0.1:${port}`,
+      '--interval',
+      '100ms',
+      '--',
+      'sleep',
+      '30',
+    ]);
     await waitFor(() => seen.includes('/hb'), { timeout: 10_000, message: () => `${JSON.stringify(seen)}\n${run.dump()}` });
     assert.equal(seen[0], '/hb/start');
     run.kill('SIGTERM');

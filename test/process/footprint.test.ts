@@ -18,7 +18,20 @@ after(async () => {
   rmSync(DIR, { recursive: true, force: true });
 });
 
-const OPTIONAL = ['undici', 'execa', 'zod', 'jsonc-parser', 'pino-pretty', 'sd-notify', 'https', 'tls', 'worker_threads', 'perf_hooks', 'readline', 'internal/modules/esm/module_job'];
+const OPTIONAL = [
+  'undici',
+  'execa',
+  'zod',
+  'jsonc-parser',
+  'pino-pretty',
+  'sd-notify',
+  'https',
+  'tls',
+  'worker_threads',
+  'perf_hooks',
+  'readline',
+  'internal/modules/esm/module_job',
+];
 
 /** Runs sdwrap with `args` (its app exits after a moment) and returns the modules its own process loaded. */
 async function loaded(name: string, args: string[]): Promise<Set<string>> {
@@ -51,7 +64,11 @@ test('each optional part is loaded by the runs that use it, and by no other', as
   ];
   for (const [name, args, expected] of cases) {
     const modules = await loaded(name.replace(/\W+/g, '-'), args);
-    assert.deepEqual(OPTIONAL.filter((m) => modules.has(m)), expected, name);
+    assert.deepEqual(
+      OPTIONAL.filter((m) => modules.has(m)),
+      expected,
+      name,
+    );
   }
 });
 

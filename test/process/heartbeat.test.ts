@@ -83,14 +83,26 @@ const token = () => randomBytes(16).toString('hex');
 
 test('ping URLs: suffixes joined with one slash, the query kept; logs see the origin only', () => {
   const urls = (u: string) => Object.fromEntries(Object.entries(pingUrls(u)).map(([k, v]) => [k, v.href]));
-  assert.deepEqual(urls('https://hc-ping.com/abc'), { start: 'https://hc-ping.com/abc/start', ok: 'https://hc-ping.com/abc', fail: 'https://hc-ping.com/abc/fail' });
-  assert.deepEqual(urls('https://hc-ping.com/abc/'), { start: 'https://hc-ping.com/abc/start', ok: 'https://hc-ping.com/abc/', fail: 'https://hc-ping.com/abc/fail' });
+  assert.deepEqual(urls('https://hc-ping.com/abc'), {
+    start: 'https://hc-ping.com/abc/start',
+    ok: 'https://hc-ping.com/abc',
+    fail: 'https://hc-ping.com/abc/fail',
+  });
+  assert.deepEqual(urls('https://hc-ping.com/abc/'), {
+    start: 'https://hc-ping.com/abc/start',
+    ok: 'https://hc-ping.com/abc/',
+    fail: 'https://hc-ping.com/abc/fail',
+  });
   assert.deepEqual(urls('https://x.example/hb?token=s3cret#frag'), {
     start: 'https://x.example/hb/start?token=s3cret',
     ok: 'https://x.example/hb?token=s3cret',
     fail: 'https://x.example/hb/fail?token=s3cret',
   });
-  assert.deepEqual(urls('https://x.example/?t=1'), { start: 'https://x.example/start?t=1', ok: 'https://x.example/?t=1', fail: 'https://x.example/fail?t=1' });
+  assert.deepEqual(urls('https://x.example/?t=1'), {
+    start: 'https://x.example/start?t=1',
+    ok: 'https://x.example/?t=1',
+    fail: 'https://x.example/fail?t=1',
+  });
   assert.equal(redactUrl('https://hc-ping.com/0b5c5e4e-8d2c-4c61-9c8e-1a2b3c4d5e6f'), 'https://hc-ping.com/…');
   assert.equal(redactUrl('https://user:pw@uptime.betterstack.com:8443/api/v1/heartbeat/XyZ?x=1'), 'https://uptime.betterstack.com:8443/…');
   assert.equal(redactUrl('not a url'), '(a URL, not shown)');
@@ -114,12 +126,15 @@ test('the scrubber removes the URL, its path and query, encoded or not, from any
 
 test('a bad URL is refused without echoing it; a throwing logger never reaches the caller', async () => {
   for (const bad of ['hc-ping.com/s3cr3t-t0ken', 'ftp://hc-ping.com/s3cr3t-t0ken']) {
-    assert.throws(() => createHeartbeat(bad, collectLog()), (e: unknown) => {
-      assert.ok(e instanceof UsageError);
-      assert.equal(e.message, '--heartbeat-url expects an http:// or https:// URL, got something else (not shown: the URL is a secret)');
-      assert.ok(!JSON.stringify({ ...e, message: e.message }).includes('s3cr3t'));
-      return true;
-    });
+    assert.throws(
+      () => createHeartbeat(bad, collectLog()),
+      (e: unknown) => {
+        assert.ok(e instanceof UsageError);
+        assert.equal(e.message, '--heartbeat-url expects an http:// or https:// URL, got something else (not shown: the URL is a secret)');
+        assert.ok(!JSON.stringify({ ...e, message: e.message }).includes('s3cr3t'));
+        return true;
+      },
+    );
   }
   const unhandled: unknown[] = [];
   const onUnhandled = (reason: unknown) => unhandled.push(reason);
@@ -170,7 +185,10 @@ test('start, ok and fail reach their paths with their methods; the fail reason i
     );
     assert.equal(server.pings[2]!.contentType, 'text/plain; charset=utf-8');
     assert.equal(log.warns().length, 0, log.text());
-    assert.ok(log.calls.some((c) => c.msg === 'heartbeat ping delivered'), log.text());
+    assert.ok(
+      log.calls.some((c) => c.msg === 'heartbeat ping delivered'),
+      log.text(),
+    );
     assert.ok(!log.text().includes(secret), log.text());
   } finally {
     await hb.close();
@@ -225,10 +243,13 @@ test('ok is throttled to one per minIntervalMs; the first after start or fail go
     for (let i = 0; i < 20; i++) hb.ok();
     await waitFor(() => oks().length === 1);
     // Keep calling ok() the way the supervisor does on every passing probe: a second one goes out only after the interval.
-    await waitFor(() => {
-      hb.ok();
-      return oks().length >= 2;
-    }, { interval: 20 });
+    await waitFor(
+      () => {
+        hb.ok();
+        return oks().length >= 2;
+      },
+      { interval: 20 },
+    );
     // Measured from the first call (not its arrival, which may lag): the second can only have been sent later.
     const gap = oks()[1]!.at - firstCalledAt;
     assert.ok(gap >= 400 * 0.98, `second ok arrived ${Math.round(gap)} ms after the first was asked for`);
@@ -267,9 +288,19 @@ test('a refusing endpoint: warned once with the redacted URL, then quietly; noth
     assert.equal(first!.level, 'warn');
     assert.equal(first!.msg, 'heartbeat ping failed');
     assert.match(String((first!.obj as { error: string }).error), /ECONNREFUSED/);
-    assert.deepEqual(rest.map((c) => c.level), ['debug', 'debug'], 'later failures within minutes are not warnings');
-    assert.deepEqual(log.calls.map((c) => (c.obj as { ping: string }).ping), ['start', 'ok', 'fail']);
-    assert.deepEqual(log.calls.map((c) => (c.obj as { failures: number }).failures), [1, 2, 3]);
+    assert.deepEqual(
+      rest.map((c) => c.level),
+      ['debug', 'debug'],
+      'later failures within minutes are not warnings',
+    );
+    assert.deepEqual(
+      log.calls.map((c) => (c.obj as { ping: string }).ping),
+      ['start', 'ok', 'fail'],
+    );
+    assert.deepEqual(
+      log.calls.map((c) => (c.obj as { failures: number }).failures),
+      [1, 2, 3],
+    );
     assertRedacted(log, secret, base);
   } finally {
     await hb.close();
@@ -325,7 +356,10 @@ test('close() lets a quick ping finish, cuts a hung one short, releases the sock
     await waitFor(() => delayed);
     delayed!();
     await closing;
-    assert.deepEqual(slow.pings.map((p) => p.method), ['GET', 'POST']);
+    assert.deepEqual(
+      slow.pings.map((p) => p.method),
+      ['GET', 'POST'],
+    );
     assert.equal(log.warns().length, 0, log.text());
     quick.start();
     quick.ok();

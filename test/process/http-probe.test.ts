@@ -10,7 +10,13 @@ import https from 'node:https';
 import net, { type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_STATUSES, parseBodyPattern, parseHeaderAssertion, parseJsonAssertion, parseStatusList } from '../../src/http-assertions.js';
+import {
+  DEFAULT_STATUSES,
+  parseBodyPattern,
+  parseHeaderAssertion,
+  parseJsonAssertion,
+  parseStatusList,
+} from '../../src/http-assertions.js';
 import { httpProbe, type HttpProbeSpec } from '../../src/probes/http.js';
 import type { Probe } from '../../src/probes/probe.js';
 import { waitFor } from '../helpers/wait.js';
@@ -60,7 +66,16 @@ async function startServer(handler: http.RequestListener, configure?: (server: h
 }
 
 function spec(url: string, more: Partial<HttpProbeSpec> = {}): HttpProbeSpec {
-  return { url, method: 'GET', requestHeaders: [], statuses: [...DEFAULT_STATUSES], headers: [], json: [], followRedirects: false, ...more };
+  return {
+    url,
+    method: 'GET',
+    requestHeaders: [],
+    statuses: [...DEFAULT_STATUSES],
+    headers: [],
+    json: [],
+    followRedirects: false,
+    ...more,
+  };
 }
 
 function runOnce(probe: Probe, timeoutMs = 5000) {
@@ -202,12 +217,18 @@ test('redirects: an answer by default, followed within the same host when asked'
     await withProbe(server, spec(server.url('/old'), { statuses: parseStatusList('200'), followRedirects: true }), async (probe) => {
       assert.deepEqual(await runOnce(probe), { ok: true, detail: 'HTTP 200' });
     });
-    assert.deepEqual(server.requests.slice(before).map((r) => r.url), ['/old', '/new']);
+    assert.deepEqual(
+      server.requests.slice(before).map((r) => r.url),
+      ['/old', '/new'],
+    );
     await withProbe(server, spec(server.url('/loop'), { followRedirects: true }), async (probe) => {
       assert.deepEqual(await runOnce(probe), { ok: false, detail: 'HTTP 302: stopped after 5 redirects' });
     });
     await withProbe(server, spec(server.url('/away'), { statuses: parseStatusList('200'), followRedirects: true }), async (probe) => {
-      assert.deepEqual(await runOnce(probe), { ok: false, detail: `HTTP 302 (expected 200); redirect to ${other}/new not followed (another host)` });
+      assert.deepEqual(await runOnce(probe), {
+        ok: false,
+        detail: `HTTP 302 (expected 200); redirect to ${other}/new not followed (another host)`,
+      });
     });
     await withProbe(server, spec(server.url('/away'), { followRedirects: true }), async (probe) => {
       assert.deepEqual(await runOnce(probe), { ok: true, detail: `HTTP 302; redirect to ${other}/new not followed (another host)` });
@@ -291,14 +312,34 @@ test('a repeated response header passes when any one of its values matches', asy
 test('https: the certificate is verified (a self-signed one fails the probe)', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'sdwrap-https-'));
   try {
-    const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
-      '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore', timeout: 30_000 });
+    const made = spawnSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-keyout',
+        join(dir, 'key.pem'),
+        '-out',
+        join(dir, 'cert.pem'),
+      ],
+      { stdio: 'ignore', timeout: 30_000 },
+    );
     if (made.status !== 0) return t.skip('openssl cannot make a certificate here');
     let served = 0;
-    const server = https.createServer({ key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) }, (_req, res) => {
-      served++;
-      res.end('ok');
-    });
+    const server = https.createServer(
+      { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) },
+      (_req, res) => {
+        served++;
+        res.end('ok');
+      },
+    );
     let handshakes = 0;
     server.on('secureConnection', () => handshakes++);
     server.on('tlsClientError', () => handshakes++);
@@ -373,7 +414,11 @@ test('an abort mid-response settles the probe promptly and closes the socket', a
     res.write('{"status":'); // ...and stalls
   });
   try {
-    for (const [path, more] of [['/stall', {}], ['/stall', { json: [parseJsonAssertion('status==ok')] }], ['/silent', {}]] as const) {
+    for (const [path, more] of [
+      ['/stall', {}],
+      ['/stall', { json: [parseJsonAssertion('status==ok')] }],
+      ['/silent', {}],
+    ] as const) {
       await withProbe(server, spec(server.url(path), more as Partial<HttpProbeSpec>), async (probe) => {
         const watch = headersReceived(path);
         const controller = new AbortController();
@@ -388,7 +433,10 @@ test('an abort mid-response settles the probe promptly and closes the socket', a
           const took = performance.now() - abortedAt;
           // The server never finishes: without the abort it would never settle. Any load fits in 2 s.
           assert.ok(took < 2000, `settled ${Math.round(took)} ms after the abort`);
-          await waitFor(() => server.open === 0, { timeout: 2000, message: `${path} ${JSON.stringify(more)}: the server still sees the socket open` });
+          await waitFor(() => server.open === 0, {
+            timeout: 2000,
+            message: `${path} ${JSON.stringify(more)}: the server still sees the socket open`,
+          });
           // undici 7 would connect once more for the aborted request (nodejs/undici#5845); the probe prevents it.
           assert.equal(server.connections, connectionsBefore + 1);
         } finally {
@@ -436,7 +484,10 @@ test('no leaked sockets after 50 probes: at most one kept alive, none after clos
 
 test('a fresh connection per probe, asking the server to close it, and none left open', async () => {
   // The server would keep connections alive for a minute: any reuse would show.
-  const server = await startServer((_req, res) => res.end('ok'), (s) => (s.keepAliveTimeout = 60_000));
+  const server = await startServer(
+    (_req, res) => res.end('ok'),
+    (s) => (s.keepAliveTimeout = 60_000),
+  );
   try {
     await withProbe(server, spec(server.url('/')), async (probe) => {
       for (let n = 1; n <= 30; n++) {
@@ -446,7 +497,10 @@ test('a fresh connection per probe, asking the server to close it, and none left
       }
     });
     assert.equal(server.requests.length, 30);
-    assert.ok(server.requests.every((r) => r.headers.connection === 'close'), 'every request says Connection: close');
+    assert.ok(
+      server.requests.every((r) => r.headers.connection === 'close'),
+      'every request says Connection: close',
+    );
   } finally {
     await server.close();
   }

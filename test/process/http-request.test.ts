@@ -36,8 +36,21 @@ test('--http-method HEAD and --http-request-header reach the server; Authorizati
   const listener = await NotifyListener.start();
   try {
     const run = runSdwrap(
-      ['--http', s.url, '--http-method', 'head', '--http-request-header', 'Host: app.example.com', '--http-request-header', `Authorization: Bearer ${SECRET}`,
-        '--interval', '100ms', '--', 'sleep', '30'],
+      [
+        '--http',
+        s.url,
+        '--http-method',
+        'head',
+        '--http-request-header',
+        'Host: app.example.com',
+        '--http-request-header',
+        `Authorization: Bearer ${SECRET}`,
+        '--interval',
+        '100ms',
+        '--',
+        'sleep',
+        '30',
+      ],
       { notifySocket: listener.address },
     );
     await listener.waitForField('READY', '1', 10_000);
@@ -57,14 +70,32 @@ test('a probe failing with a credential header: the secret is in no log line, ST
   const listener = await NotifyListener.start();
   try {
     const run = runSdwrap(
-      ['--http', s.url, '--http-request-header', `Authorization: Bearer ${SECRET}`, '--http-request-header', `X-Api-Key: ${SECRET}`,
-        '--interval', '100ms', '--failure-threshold', '2', '--log-level', 'trace', '--', 'sleep', '30'],
+      [
+        '--http',
+        s.url,
+        '--http-request-header',
+        `Authorization: Bearer ${SECRET}`,
+        '--http-request-header',
+        `X-Api-Key: ${SECRET}`,
+        '--interval',
+        '100ms',
+        '--failure-threshold',
+        '2',
+        '--log-level',
+        'trace',
+        '--',
+        'sleep',
+        '30',
+      ],
       { notifySocket: listener.address },
     );
     assert.deepEqual(await run.waitForExit(10_000), { code: 69, signal: null }, run.dump());
     await waitFor(() => s.seen.length >= 2);
     assert.equal(s.seen[0]!.authorization, `Bearer ${SECRET}`);
-    assert.ok(run.logs.some((l) => l.msg === 'probe failed'), run.dump());
+    assert.ok(
+      run.logs.some((l) => l.msg === 'probe failed'),
+      run.dump(),
+    );
     assert.ok(!run.stderr.some((l) => l.includes(SECRET)), run.dump());
     assert.ok(!listener.messages.some((m) => m.raw.includes(SECRET)), listener.dump());
   } finally {
@@ -83,7 +114,10 @@ test('method and request headers from a config file (headers as an object); HEAD
   const s = await server((req) => (req.headers.host === 'cfg.example' ? 200 : 400));
   const listener = await NotifyListener.start();
   const path = join(dir, 'probe.json');
-  writeFileSync(path, JSON.stringify({ probes: [{ http: { url: s.url, method: 'HEAD', requestHeaders: { Host: 'cfg.example' } } }], interval: '100ms' }));
+  writeFileSync(
+    path,
+    JSON.stringify({ probes: [{ http: { url: s.url, method: 'HEAD', requestHeaders: { Host: 'cfg.example' } } }], interval: '100ms' }),
+  );
   try {
     const run = runSdwrap(['--config', path, '--', 'sleep', '30'], { notifySocket: listener.address });
     await listener.waitForField('READY', '1', 10_000);
@@ -97,5 +131,8 @@ test('method and request headers from a config file (headers as an object); HEAD
   writeFileSync(path, JSON.stringify({ probes: [{ http: { url: 'http://127.0.0.1:1/', method: 'HEAD', body: 'ok' } }] }));
   const bad = runSdwrap(['--config', path, '--', 'true']);
   assert.deepEqual(await bad.waitForExit(10_000), { code: 2, signal: null });
-  assert.match(bad.stderr[0]!, /^sdwrap: --config .*probe\.json:1:\d+: probes\[0\]\.http\.method HEAD gets no body: drop .*probes\[0\]\.http\.body/);
+  assert.match(
+    bad.stderr[0]!,
+    /^sdwrap: --config .*probe\.json:1:\d+: probes\[0\]\.http\.method HEAD gets no body: drop .*probes\[0\]\.http\.body/,
+  );
 });

@@ -12,7 +12,15 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import { systemClock } from '../../src/clock.js';
-import { fdDestination, flushed, READ_BUFFER_BYTES, relay, SymptomCounter, type LogStream, type LogWatchOptions } from '../../src/log-watch.js';
+import {
+  fdDestination,
+  flushed,
+  READ_BUFFER_BYTES,
+  relay,
+  SymptomCounter,
+  type LogStream,
+  type LogWatchOptions,
+} from '../../src/log-watch.js';
 import { readProc } from '../helpers/processes.js';
 import { REPO_ROOT } from '../helpers/run-sdwrap.js';
 import { waitFor } from '../helpers/wait.js';
@@ -156,41 +164,45 @@ const report = (st) => ({
 writeSync(3, JSON.stringify({ stdout: report(streams[0]), stderr: report(streams[1]) }));
 `;
 
-test('20 MB of random lines arrive unchanged and in order, stdout and stderr apart, every match counted once', { timeout: 60_000 }, async () => {
-  const child = run(process.execPath, ['-e', RANDOM_WRITER, '20250101'], ['ignore', 'pipe', 'pipe', 'pipe']);
-  const closed = once(child, 'close');
-  let report = '';
-  child.stdio[3]!.on('data', (c: Buffer) => (report += c.toString()));
-  const toReader = await fifo('stdout.fifo', true);
-  const stdoutDestination = fdDestination(toReader.fd);
-  const file = join(DIR, 'stderr.log');
-  const stderrDestination = createWriteStream(file);
-  const counter = new RecordingCounter(watch(), systemClock, () => {});
+test(
+  '20 MB of random lines arrive unchanged and in order, stdout and stderr apart, every match counted once',
+  { timeout: 60_000 },
+  async () => {
+    const child = run(process.execPath, ['-e', RANDOM_WRITER, '20250101'], ['ignore', 'pipe', 'pipe', 'pipe']);
+    const closed = once(child, 'close');
+    let report = '';
+    child.stdio[3]!.on('data', (c: Buffer) => (report += c.toString()));
+    const toReader = await fifo('stdout.fifo', true);
+    const stdoutDestination = fdDestination(toReader.fd);
+    const file = join(DIR, 'stderr.log');
+    const stderrDestination = createWriteStream(file);
+    const counter = new RecordingCounter(watch(), systemClock, () => {});
 
-  await Promise.all([
-    relay(child.stdout!, stdoutDestination, counter, 'stdout'),
-    relay(child.stderr!, stderrDestination, counter, 'stderr'),
-  ]);
-  assert.equal(stdoutDestination.writableEnded, false, 'relay leaves the destination open');
-  await flushed(stdoutDestination);
-  const gotStdout = await toReader.result();
-  stderrDestination.end();
-  await once(stderrDestination, 'finish');
-  const gotStderr = readFileSync(file);
-  await closed;
-  const expected = JSON.parse(report) as Record<LogStream, { bytes: number; sha256: string; matches: number }>;
+    await Promise.all([
+      relay(child.stdout!, stdoutDestination, counter, 'stdout'),
+      relay(child.stderr!, stderrDestination, counter, 'stderr'),
+    ]);
+    assert.equal(stdoutDestination.writableEnded, false, 'relay leaves the destination open');
+    await flushed(stdoutDestination);
+    const gotStdout = await toReader.result();
+    stderrDestination.end();
+    await once(stderrDestination, 'finish');
+    const gotStderr = readFileSync(file);
+    await closed;
+    const expected = JSON.parse(report) as Record<LogStream, { bytes: number; sha256: string; matches: number }>;
 
-  assert.deepEqual(gotStdout, { bytes: expected.stdout.bytes, sha256: expected.stdout.sha256 });
-  assert.equal(gotStderr.length, expected.stderr.bytes);
-  assert.equal(createHash('sha256').update(gotStderr).digest('hex'), expected.stderr.sha256);
+    assert.deepEqual(gotStdout, { bytes: expected.stdout.bytes, sha256: expected.stdout.sha256 });
+    assert.equal(gotStderr.length, expected.stderr.bytes);
+    assert.equal(createHash('sha256').update(gotStderr).digest('hex'), expected.stderr.sha256);
 
-  const total = expected.stdout.matches + expected.stderr.matches;
-  assert.ok(expected.stdout.matches > 100 && expected.stderr.matches > 100, JSON.stringify(expected));
-  // 12 MB in reads of up to 256 KiB (READ_BUFFER_BYTES), wherever the writer's random blocks happen to end.
-  assert.ok(counter.fed.filter(([s]) => s === 'stdout').length > 40, 'many chunks, split anywhere');
-  assert.equal(trips(counter.fed, total - 1), true, `more than ${total - 1} matching lines counted`);
-  assert.equal(trips(counter.fed, total), false, `no more than ${total} matching lines counted`);
-});
+    const total = expected.stdout.matches + expected.stderr.matches;
+    assert.ok(expected.stdout.matches > 100 && expected.stderr.matches > 100, JSON.stringify(expected));
+    // 12 MB in reads of up to 256 KiB (READ_BUFFER_BYTES), wherever the writer's random blocks happen to end.
+    assert.ok(counter.fed.filter(([s]) => s === 'stdout').length > 40, 'many chunks, split anywhere');
+    assert.equal(trips(counter.fed, total - 1), true, `more than ${total - 1} matching lines counted`);
+    assert.equal(trips(counter.fed, total), false, `no more than ${total} matching lines counted`);
+  },
+);
 
 /** How often a 5 ms timer fired while `during` ran: a loop blocked in a write would fire it once at most.
  * (The worst lag is a figure for `npm run bench`, not a test.) */
@@ -205,81 +217,108 @@ async function timerTicks(during: () => Promise<void>): Promise<number> {
   return ticks;
 }
 
-test('backpressure into a blocking pipe: the child blocks, sdwrap buffers little and its event loop runs on', { timeout: 60_000 }, async (t) => {
-  const total = LINES_OF_120(200 * MiB);
-  const child = run(process.execPath, [LOG_WRITER, '--bytes', String(total)], ['ignore', 'pipe', 'inherit']);
-  const journal = await fifo('slow.fifo', false);
-  const destination = fdDestination(journal.fd);
-  let read = 0;
-  const counter = new (class extends SymptomCounter {
-    override feed(stream: LogStream, chunk: Buffer) {
-      read += chunk.length;
-      super.feed(stream, chunk);
-    }
-  })(watch(), systemClock, () => {});
-  const rssBefore = process.memoryUsage().rss;
-  const relayed = relay(child.stdout!, destination, counter, 'stdout');
+test(
+  'backpressure into a blocking pipe: the child blocks, sdwrap buffers little and its event loop runs on',
+  { timeout: 60_000 },
+  async (t) => {
+    const total = LINES_OF_120(200 * MiB);
+    const child = run(process.execPath, [LOG_WRITER, '--bytes', String(total)], ['ignore', 'pipe', 'inherit']);
+    const journal = await fifo('slow.fifo', false);
+    const destination = fdDestination(journal.fd);
+    let read = 0;
+    const counter = new (class extends SymptomCounter {
+      override feed(stream: LogStream, chunk: Buffer) {
+        read += chunk.length;
+        super.feed(stream, chunk);
+      }
+    })(watch(), systemClock, () => {});
+    const rssBefore = process.memoryUsage().rss;
+    const relayed = relay(child.stdout!, destination, counter, 'stdout');
 
-  await waitFor(() => child.stdout!.isPaused(), { message: 'the source was never paused' });
-  let readWhenPaused = 0;
-  const ticks = await timerTicks(async () => {
-    readWhenPaused = read;
-    await delay(750); // the journal reads nothing for a while
-  });
-  t.diagnostic(`while stalled: read ${(read / MiB).toFixed(1)} MiB of ${(total / MiB).toFixed(0)}, writableLength ${destination.writableLength}, a 5 ms timer fired ${ticks} times in 750 ms`);
-  assert.ok(read - readWhenPaused <= 256 * 1024, `read ${read - readWhenPaused} bytes more while paused`);
-  assert.ok(read < 8 * MiB, `read only what the pipes hold, not ${read} bytes`);
-  assert.ok(destination.writableLength <= 1 * MiB, `writableLength ${destination.writableLength}`);
-  assert.ok(process.memoryUsage().rss - rssBefore < 64 * MiB, 'rss stays bounded');
-  assert.equal(readProc(child.pid!)?.state, 'S', 'the child sleeps in write(2)');
-  assert.equal(child.exitCode, null);
-  assert.ok(ticks >= 3, `the event loop ran only ${ticks} timer callbacks in 750 ms while the destination was full`);
+    await waitFor(() => child.stdout!.isPaused(), { message: 'the source was never paused' });
+    let readWhenPaused = 0;
+    const ticks = await timerTicks(async () => {
+      readWhenPaused = read;
+      await delay(750); // the journal reads nothing for a while
+    });
+    t.diagnostic(
+      `while stalled: read ${(read / MiB).toFixed(1)} MiB of ${(total / MiB).toFixed(0)}, writableLength ${destination.writableLength}, a 5 ms timer fired ${ticks} times in 750 ms`,
+    );
+    assert.ok(read - readWhenPaused <= 256 * 1024, `read ${read - readWhenPaused} bytes more while paused`);
+    assert.ok(read < 8 * MiB, `read only what the pipes hold, not ${read} bytes`);
+    assert.ok(destination.writableLength <= 1 * MiB, `writableLength ${destination.writableLength}`);
+    assert.ok(process.memoryUsage().rss - rssBefore < 64 * MiB, 'rss stays bounded');
+    assert.equal(readProc(child.pid!)?.state, 'S', 'the child sleeps in write(2)');
+    assert.equal(child.exitCode, null);
+    assert.ok(ticks >= 3, `the event loop ran only ${ticks} timer callbacks in 750 ms while the destination was full`);
 
-  journal.release();
-  await relayed;
-  await flushed(destination);
-  assert.equal(destination.writableLength, 0);
-  assert.equal(read, total);
-  assert.equal((await journal.result()).bytes, total);
-});
+    journal.release();
+    await relayed;
+    await flushed(destination);
+    assert.equal(destination.writableLength, 0);
+    assert.equal(read, total);
+    assert.equal((await journal.result()).bytes, total);
+  },
+);
 
-test('backpressure into a socket (what process.stdout is on a pipe): source paused, bounded, then everything arrives', { timeout: 60_000 }, async () => {
-  const total = LINES_OF_120(100 * MiB);
-  const child = run(process.execPath, [LOG_WRITER, '--bytes', String(total)], ['ignore', 'pipe', 'inherit']);
-  const reader = run(
-    process.execPath,
-    ['-e', `const keep = setInterval(() => {}, 1e6); let n = 0; process.on('SIGUSR2', () => process.stdin.on('data', (c) => n += c.length).on('end', () => { clearInterval(keep); process.stdout.write(String(n)); })); process.stdout.write('ready\\n');`],
-    ['pipe', 'pipe', 'inherit'],
-  );
-  let out = '';
-  reader.stdout!.setEncoding('utf8').on('data', (s: string) => (out += s));
-  await waitFor(() => out.startsWith('ready\n'));
-  const destination = reader.stdin!;
-  const relayed = relay(child.stdout!, destination, new SymptomCounter(watch(), systemClock, () => {}), 'stdout');
+test(
+  'backpressure into a socket (what process.stdout is on a pipe): source paused, bounded, then everything arrives',
+  { timeout: 60_000 },
+  async () => {
+    const total = LINES_OF_120(100 * MiB);
+    const child = run(process.execPath, [LOG_WRITER, '--bytes', String(total)], ['ignore', 'pipe', 'inherit']);
+    const reader = run(
+      process.execPath,
+      [
+        '-e',
+        `const keep = setInterval(() => {}, 1e6); let n = 0; process.on('SIGUSR2', () => process.stdin.on('data', (c) => n += c.length).on('end', () => { clearInterval(keep); process.stdout.write(String(n)); })); process.stdout.write('ready\\n');`,
+      ],
+      ['pipe', 'pipe', 'inherit'],
+    );
+    let out = '';
+    reader.stdout!.setEncoding('utf8').on('data', (s: string) => (out += s));
+    await waitFor(() => out.startsWith('ready\n'));
+    const destination = reader.stdin!;
+    const relayed = relay(child.stdout!, destination, new SymptomCounter(watch(), systemClock, () => {}), 'stdout');
 
-  await waitFor(() => child.stdout!.isPaused(), { message: 'the source was never paused' });
-  assert.ok(destination.writableLength <= 1 * MiB, `writableLength ${destination.writableLength}`);
-  assert.equal(readProc(child.pid!)?.state, 'S', 'the child sleeps in write(2)');
-  reader.kill('SIGUSR2');
-  await relayed;
-  await flushed(destination);
-  destination.end();
-  await once(reader, 'close');
-  assert.equal(out, `ready\n${total}`);
-});
+    await waitFor(() => child.stdout!.isPaused(), { message: 'the source was never paused' });
+    assert.ok(destination.writableLength <= 1 * MiB, `writableLength ${destination.writableLength}`);
+    assert.equal(readProc(child.pid!)?.state, 'S', 'the child sleeps in write(2)');
+    reader.kill('SIGUSR2');
+    await relayed;
+    await flushed(destination);
+    destination.end();
+    await once(reader, 'close');
+    assert.equal(out, `ready\n${total}`);
+  },
+);
 
-test('a dead destination (EPIPE) does not wedge the child: the rest is read and counted, then relay rejects', { timeout: 60_000 }, async () => {
-  const child = run('sh', ['-c', 'i=0; while [ $i -lt 20000 ]; do echo "line $i"; i=$((i+1)); done; echo "context deadline has elapsed"; echo "deadline has elapsed"'], ['ignore', 'pipe', 'inherit']);
-  const closed = once(child, 'close');
-  const head = run('head', ['-c', '1000'], ['pipe', 'ignore', 'inherit']);
-  const destination = head.stdin!;
-  const reasons: string[] = [];
-  const counter = new SymptomCounter({ pattern: /deadline has elapsed/, max: 1, windowMs: 60_000 }, systemClock, (r) => reasons.push(r));
-  // Which comes first depends on timing: a write failing, or the socket seeing its peer go.
-  await assert.rejects(relay(child.stdout!, destination, counter, 'stdout'), (error: NodeJS.ErrnoException) => error.code === 'EPIPE' || error.message === 'stdout destination closed');
-  assert.deepEqual(await closed, [0, null], 'the child ran to the end');
-  assert.deepEqual(reasons, ['log watch: 2 lines matching /deadline has elapsed/ within 1min (max 1)']);
-});
+test(
+  'a dead destination (EPIPE) does not wedge the child: the rest is read and counted, then relay rejects',
+  { timeout: 60_000 },
+  async () => {
+    const child = run(
+      'sh',
+      [
+        '-c',
+        'i=0; while [ $i -lt 20000 ]; do echo "line $i"; i=$((i+1)); done; echo "context deadline has elapsed"; echo "deadline has elapsed"',
+      ],
+      ['ignore', 'pipe', 'inherit'],
+    );
+    const closed = once(child, 'close');
+    const head = run('head', ['-c', '1000'], ['pipe', 'ignore', 'inherit']);
+    const destination = head.stdin!;
+    const reasons: string[] = [];
+    const counter = new SymptomCounter({ pattern: /deadline has elapsed/, max: 1, windowMs: 60_000 }, systemClock, (r) => reasons.push(r));
+    // Which comes first depends on timing: a write failing, or the socket seeing its peer go.
+    await assert.rejects(
+      relay(child.stdout!, destination, counter, 'stdout'),
+      (error: NodeJS.ErrnoException) => error.code === 'EPIPE' || error.message === 'stdout destination closed',
+    );
+    assert.deepEqual(await closed, [0, null], 'the child ran to the end');
+    assert.deepEqual(reasons, ['log watch: 2 lines matching /deadline has elapsed/ within 1min (max 1)']);
+  },
+);
 
 test('flushed() waits for what the destination still holds; relay has already settled', { timeout: 60_000 }, async () => {
   const total = LINES_OF_120(300 * 1024); // more than the FIFO holds, less than the destination's high water mark
@@ -298,28 +337,35 @@ test('flushed() waits for what the destination still holds; relay has already se
   assert.equal((await journal.result()).bytes, total);
 });
 
-test('a non-blocking descriptor (something touched process.stdout): EAGAIN is waited out, nothing lost or reordered', { timeout: 60_000 }, async () => {
-  const child = run(process.execPath, ['-e', RANDOM_WRITER, '7'], ['ignore', 'pipe', 'pipe', 'pipe']);
-  let report = '';
-  child.stdio[3]!.on('data', (c: Buffer) => (report += c.toString()));
-  const journal = await fifo('nonblocking.fifo', false, true);
-  const destination = fdDestination(journal.fd);
-  const counter = new SymptomCounter(watch(), systemClock, () => {});
-  const discard = new Writable({ write: (_chunk, _encoding, callback) => callback() });
-  const relayed = Promise.all([relay(child.stdout!, destination, counter, 'stdout'), relay(child.stderr!, discard, counter, 'stderr')]);
-  await waitFor(() => child.stdout!.isPaused(), { message: 'the source was never paused' });
-  journal.release();
-  await relayed;
-  await flushed(destination);
-  const got = await journal.result();
-  const expected = (JSON.parse(report) as Record<LogStream, { bytes: number; sha256: string }>).stdout;
-  assert.deepEqual(got, { bytes: expected.bytes, sha256: expected.sha256 });
-});
+test(
+  'a non-blocking descriptor (something touched process.stdout): EAGAIN is waited out, nothing lost or reordered',
+  { timeout: 60_000 },
+  async () => {
+    const child = run(process.execPath, ['-e', RANDOM_WRITER, '7'], ['ignore', 'pipe', 'pipe', 'pipe']);
+    let report = '';
+    child.stdio[3]!.on('data', (c: Buffer) => (report += c.toString()));
+    const journal = await fifo('nonblocking.fifo', false, true);
+    const destination = fdDestination(journal.fd);
+    const counter = new SymptomCounter(watch(), systemClock, () => {});
+    const discard = new Writable({ write: (_chunk, _encoding, callback) => callback() });
+    const relayed = Promise.all([relay(child.stdout!, destination, counter, 'stdout'), relay(child.stderr!, discard, counter, 'stderr')]);
+    await waitFor(() => child.stdout!.isPaused(), { message: 'the source was never paused' });
+    journal.release();
+    await relayed;
+    await flushed(destination);
+    const got = await journal.result();
+    const expected = (JSON.parse(report) as Record<LogStream, { bytes: number; sha256: string }>).stdout;
+    assert.deepEqual(got, { bytes: expected.bytes, sha256: expected.sha256 });
+  },
+);
 
 test('output reaches the destination as it is written, a partial line too, without waiting for more', { timeout: 60_000 }, async () => {
   const child = run(
     process.execPath,
-    ['-e', `process.stdin.on('data', (c) => { process.stdout.write((c.toString().trim() === 'line' ? '' : 'partial ') + (performance.timeOrigin + performance.now()) + (c.toString().trim() === 'line' ? '\\n' : '')); });`],
+    [
+      '-e',
+      `process.stdin.on('data', (c) => { process.stdout.write((c.toString().trim() === 'line' ? '' : 'partial ') + (performance.timeOrigin + performance.now()) + (c.toString().trim() === 'line' ? '\\n' : '')); });`,
+    ],
     ['pipe', 'pipe', 'inherit'],
   );
   const arrivals: Array<{ at: number; text: string }> = [];
@@ -335,32 +381,41 @@ test('output reaches the destination as it is written, a partial line too, witho
   for (let i = 0; i < 20; i++) {
     const kind = i % 2 === 0 ? 'partial' : 'line';
     child.stdin!.write(`${kind}\n`);
-    const arrival = await waitFor(() => arrivals.length > i && arrivals[i], { timeout: 10_000, message: `write ${i} (${kind}) never arrived` });
+    const arrival = await waitFor(() => arrivals.length > i && arrivals[i], {
+      timeout: 10_000,
+      message: `write ${i} (${kind}) never arrived`,
+    });
     assert.match(arrival.text, kind === 'partial' ? /^partial [\d.]+$/ : /^[\d.]+\n$/);
   }
   child.stdin!.end();
   await relayed;
 });
 
-test('relay settles only when every holder of the pipe has closed it: a child that exits early and its background job', { timeout: 60_000 }, async () => {
-  const child = run('sh', ['-c', 'exec 3<&0; (read -r _ <&3; echo late) & echo early'], ['pipe', 'pipe', 'inherit']);
-  const exited = once(child, 'exit');
-  let text = '';
-  const destination = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      text += chunk.toString();
-      callback();
-    },
-  });
-  let settled = false;
-  const relayed = relay(child.stdout!, destination, new SymptomCounter(watch(), systemClock, () => {}), 'stdout').then(() => (settled = true));
-  await exited;
-  await waitFor(() => text === 'early\n');
-  assert.equal(settled, false, 'the background job still holds the pipe');
-  child.stdin!.end('go\n');
-  await relayed;
-  assert.equal(text, 'early\nlate\n');
-});
+test(
+  'relay settles only when every holder of the pipe has closed it: a child that exits early and its background job',
+  { timeout: 60_000 },
+  async () => {
+    const child = run('sh', ['-c', 'exec 3<&0; (read -r _ <&3; echo late) & echo early'], ['pipe', 'pipe', 'inherit']);
+    const exited = once(child, 'exit');
+    let text = '';
+    const destination = new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        text += chunk.toString();
+        callback();
+      },
+    });
+    let settled = false;
+    const relayed = relay(child.stdout!, destination, new SymptomCounter(watch(), systemClock, () => {}), 'stdout').then(
+      () => (settled = true),
+    );
+    await exited;
+    await waitFor(() => text === 'early\n');
+    assert.equal(settled, false, 'the background job still holds the pipe');
+    child.stdin!.end('go\n');
+    await relayed;
+    assert.equal(text, 'early\nlate\n');
+  },
+);
 
 test("a child's pipe is read into one reused buffer, more than a stream's 64 KiB at a time", { timeout: 60_000 }, async () => {
   const total = LINES_OF_120(64 * MiB);
@@ -412,5 +467,7 @@ test('throughput: 200 MB through relay against the child writing to /dev/null (r
 
   const viaRelay = writerRate(relayReport);
   const directly = writerRate(directReport);
-  t.diagnostic(`relay ${viaRelay.toFixed(0)} MB/s, direct to /dev/null ${directly.toFixed(0)} MB/s, ratio ${(viaRelay / directly).toFixed(3)}`);
+  t.diagnostic(
+    `relay ${viaRelay.toFixed(0)} MB/s, direct to /dev/null ${directly.toFixed(0)} MB/s, ratio ${(viaRelay / directly).toFixed(3)}`,
+  );
 });

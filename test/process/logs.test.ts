@@ -13,7 +13,21 @@ const SIGNALS = join(REPO_ROOT, 'test/fixtures/signals.mjs');
 after(stopAll);
 
 test('9. every state change is one JSON line with its fields', async () => {
-  const run = runSdwrap(['--exec', 'exit 1', '--interval', '100ms', '--failure-threshold', '2', '--start-period', '300ms', '--stop-timeout', '2s', '--', process.execPath, SIGNALS]);
+  const run = runSdwrap([
+    '--exec',
+    'exit 1',
+    '--interval',
+    '100ms',
+    '--failure-threshold',
+    '2',
+    '--start-period',
+    '300ms',
+    '--stop-timeout',
+    '2s',
+    '--',
+    process.execPath,
+    SIGNALS,
+  ]);
   await run.waitForStdout(/^ready pid=(\d+)/m);
   run.kill('SIGUSR2');
   assert.deepEqual(await run.waitForExit(10_000), { code: 69, signal: null }, run.dump());
@@ -21,7 +35,10 @@ test('9. every state change is one JSON line with its fields', async () => {
   assert.equal(run.logs.length, run.stderr.length, `every stderr line is JSON:\n${run.dump()}`);
   assert.ok(typeof byMsg('spawned')?.childPid === 'number');
   assert.deepEqual(byMsg('signal relayed')?.signal, 'SIGUSR2');
-  assert.match(String(byMsg('unhealthy: killing the child')?.reason), /^not ready by the end of the start period \(300ms\): exec "exit 1" \(last: exit 1\); if the app needs longer to start, raise --start-period$/);
+  assert.match(
+    String(byMsg('unhealthy: killing the child')?.reason),
+    /^not ready by the end of the start period \(300ms\): exec "exit 1" \(last: exit 1\); if the app needs longer to start, raise --start-period$/,
+  );
   assert.equal(byMsg('child exited')?.code, 0);
   for (const l of run.logs) {
     assert.ok(typeof l.time === 'number' && typeof l.level === 'string' && typeof l.msg === 'string', JSON.stringify(l));
@@ -30,10 +47,14 @@ test('9. every state change is one JSON line with its fields', async () => {
 
 test('9. under the journal (JOURNAL_STREAM names stderr) each line carries its syslog priority', async () => {
   // The shell learns the device and inode of the pipe it hands to sdwrap as stderr, as systemd would.
-  const child = spawn('sh', ['-c', `JOURNAL_STREAM=$(stat -L -c %d:%i /proc/self/fd/2) exec "${process.execPath}" "${SDWRAP_BIN}" -- sh -c 'exit 3'`], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, NOTIFY_SOCKET: undefined },
-  });
+  const child = spawn(
+    'sh',
+    ['-c', `JOURNAL_STREAM=$(stat -L -c %d:%i /proc/self/fd/2) exec "${process.execPath}" "${SDWRAP_BIN}" -- sh -c 'exit 3'`],
+    {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, NOTIFY_SOCKET: undefined },
+    },
+  );
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
   const [code] = await once(child, 'close');
@@ -45,17 +66,29 @@ test('9. under the journal (JOURNAL_STREAM names stderr) each line carries its s
     const expected = { info: '<6>', warn: '<4>', error: '<3>' }[log.level as string];
     assert.equal(log._prefix, expected, line);
   }
-  assert.ok(lines.some((l) => l.startsWith('<4>{"level":"warn"') && l.includes('"msg":"child exited"')), stderr);
+  assert.ok(
+    lines.some((l) => l.startsWith('<4>{"level":"warn"') && l.includes('"msg":"child exited"')),
+    stderr,
+  );
 });
 
 test('9. without the journal, lines have no prefix; pretty format is one readable line per event', async () => {
   const run = runSdwrap(['--', 'sh', '-c', 'exit 0'], { env: { JOURNAL_STREAM: '1:1' } });
   await run.waitForExit(10_000);
-  assert.ok(run.stderr.every((l) => l.startsWith('{')), run.dump());
+  assert.ok(
+    run.stderr.every((l) => l.startsWith('{')),
+    run.dump(),
+  );
   const pretty = runSdwrap(['--log-format', 'pretty', '--', 'sh', '-c', 'exit 0']);
   await pretty.waitForExit(10_000);
-  assert.ok(pretty.stderr.some((l) => /INFO.*spawned/.test(l)), pretty.dump());
-  assert.ok(pretty.stderr.some((l) => /WARN.*child exited.*"code":0/.test(l)), pretty.dump());
+  assert.ok(
+    pretty.stderr.some((l) => /INFO.*spawned/.test(l)),
+    pretty.dump(),
+  );
+  assert.ok(
+    pretty.stderr.some((l) => /WARN.*child exited.*"code":0/.test(l)),
+    pretty.dump(),
+  );
 });
 
 test('9. --log-level filters: warn keeps warnings only, info (the default) no debug lines, debug the probe results', async () => {
@@ -64,17 +97,26 @@ test('9. --log-level filters: warn keeps warnings only, info (the default) no de
   const warn = runSdwrap(['--log-level', 'warn', ...probeArgs]);
   assert.deepEqual(await warn.waitForExit(10_000), { code: 0, signal: null }, warn.dump());
   assert.deepEqual([...levels(warn)], ['warn'], warn.dump());
-  assert.ok(warn.logs.some((l) => l.msg === 'child exited'), warn.dump());
+  assert.ok(
+    warn.logs.some((l) => l.msg === 'child exited'),
+    warn.dump(),
+  );
   const info = runSdwrap(probeArgs);
   assert.deepEqual(await info.waitForExit(10_000), { code: 0, signal: null }, info.dump());
-  assert.ok(info.logs.some((l) => l.msg === 'spawned' && l.level === 'info'), info.dump());
+  assert.ok(
+    info.logs.some((l) => l.msg === 'spawned' && l.level === 'info'),
+    info.dump(),
+  );
   assert.ok(!levels(info).has('debug'), info.dump());
   const debug = runSdwrap(['--log-level', 'debug', ...probeArgs]);
   assert.deepEqual(await debug.waitForExit(10_000), { code: 0, signal: null }, debug.dump());
-  assert.ok(debug.logs.some((l) => l.msg === 'probe passed' && l.level === 'debug'), debug.dump());
+  assert.ok(
+    debug.logs.some((l) => l.msg === 'probe passed' && l.level === 'debug'),
+    debug.dump(),
+  );
 });
 
-test('9. without --watch-log the app writes to sdwrap\'s own stdout and stderr; with it, into pipes sdwrap reads', async () => {
+test("9. without --watch-log the app writes to sdwrap's own stdout and stderr; with it, into pipes sdwrap reads", async () => {
   const marker = testMarker();
   const fd = (pid: number, n: number) => readlinkSync(`/proc/${pid}/fd/${n}`);
   for (const watch of [false, true]) {
@@ -91,7 +133,7 @@ test('9. without --watch-log the app writes to sdwrap\'s own stdout and stderr; 
   await assertNoLeftovers(marker);
 });
 
-test('9. log lines are written before the call returns: a logger\'s process killed right after logging loses none', async () => {
+test("9. log lines are written before the call returns: a logger's process killed right after logging loses none", async () => {
   // SIGKILL leaves no chance to flush: every line must be on the pipe already. Both formats.
   const logger = pathToFileURL(join(REPO_ROOT, 'src/logger.ts')).href;
   for (const format of ['json', 'pretty']) {
@@ -99,7 +141,10 @@ test('9. log lines are written before the call returns: a logger\'s process kill
 const log = await createLogger({ level: 'info', format: ${JSON.stringify(format)}, env: {} });
 for (let i = 0; i < 2000; i++) log.info({ i }, 'line ' + i);
 process.kill(process.pid, 'SIGKILL');`;
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      cwd: REPO_ROOT,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let stderr = '';
     child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
     const [code, signal] = await once(child, 'close');

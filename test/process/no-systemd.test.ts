@@ -20,17 +20,37 @@ test('a crash-looping child: delays grow, the budget runs out, sdwrap exits non-
   const marker = testMarker();
   try {
     const run = runSdwrap(
-      ['--no-systemd', '--restart-delay', '100ms', '--restart-max-delay', '350ms', '--max-restarts', '4', '--restart-window', '1min', '--', 'sh', '-c', 'exit 3'],
+      [
+        '--no-systemd',
+        '--restart-delay',
+        '100ms',
+        '--restart-max-delay',
+        '350ms',
+        '--max-restarts',
+        '4',
+        '--restart-window',
+        '1min',
+        '--',
+        'sh',
+        '-c',
+        'exit 3',
+      ],
       { notifySocket: listener.address, marker },
     );
     assert.deepEqual(await run.waitForExit(20_000), { code: 3, signal: null }, run.dump());
     const r = restarts(run.logs);
-    assert.deepEqual(r.map((l) => l.restart), [1, 2, 3, 4]);
+    assert.deepEqual(
+      r.map((l) => l.restart),
+      [1, 2, 3, 4],
+    );
     const delays = r.map((l) => l.delayMs as number);
     // 100, 200, then the 350 cap, each with +/-25% jitter, never above the cap.
     assert.ok(delays[0]! >= 75 && delays[0]! <= 125, `${delays}`);
     assert.ok(delays[1]! >= 150 && delays[1]! <= 250, `${delays}`);
-    assert.ok(delays.slice(2).every((d) => d >= 262 && d <= 350), `${delays}`);
+    assert.ok(
+      delays.slice(2).every((d) => d >= 262 && d <= 350),
+      `${delays}`,
+    );
     assert.equal(run.logs.filter((l) => l.msg === 'spawned').length, 5);
     const gaveUp = run.logs.at(-1)!;
     assert.equal(gaveUp.level, 'error');
@@ -44,15 +64,32 @@ test('a crash-looping child: delays grow, the budget runs out, sdwrap exits non-
 });
 
 test('a healthy period resets the counters', async () => {
-  const run = runSdwrap(
-    ['--no-systemd', '--restart-delay', '50ms', '--restart-reset', '400ms', '--max-restarts', '3', '--restart-window', '1min',
-      '--', 'sh', '-c', 'sleep 0.6; exit 1'],
-  );
+  const run = runSdwrap([
+    '--no-systemd',
+    '--restart-delay',
+    '50ms',
+    '--restart-reset',
+    '400ms',
+    '--max-restarts',
+    '3',
+    '--restart-window',
+    '1min',
+    '--',
+    'sh',
+    '-c',
+    'sleep 0.6; exit 1',
+  ]);
   await waitFor(() => restarts(run.logs).length >= 4, { timeout: 20_000, message: () => run.dump() });
   run.kill('SIGTERM');
   await run.waitForExit(10_000);
   // Each life was healthy for 600ms >= 400ms: every restart is a first attempt, and the budget of 3 never runs out.
-  assert.deepEqual(restarts(run.logs).map((l) => l.attempt).slice(0, 4), [1, 1, 1, 1], run.dump());
+  assert.deepEqual(
+    restarts(run.logs)
+      .map((l) => l.attempt)
+      .slice(0, 4),
+    [1, 1, 1, 1],
+    run.dump(),
+  );
   assert.ok(run.logs.some((l) => l.msg === 'app stayed healthy: restart backoff and budget reset'));
 });
 
@@ -71,9 +108,32 @@ test('an unhealthy child is restarted and probed afresh: new start period, count
   const port = await freePort();
   const marker = testMarker();
   const run = runSdwrap(
-    ['--no-systemd', '--http', `http://127.0.0.1:${port}/healthz`, '--interval', '100ms', '--timeout', '200ms', '--failure-threshold', '2',
-      '--start-period', '5s', '--stop-timeout', '300ms', '--restart-delay', '100ms',
-      '--', process.execPath, SERVER, '--port', String(port), '--ready-after', '300', '--hang-after', '800'],
+    [
+      '--no-systemd',
+      '--http',
+      `http://127.0.0.1:${port}/healthz`,
+      '--interval',
+      '100ms',
+      '--timeout',
+      '200ms',
+      '--failure-threshold',
+      '2',
+      '--start-period',
+      '5s',
+      '--stop-timeout',
+      '300ms',
+      '--restart-delay',
+      '100ms',
+      '--',
+      process.execPath,
+      SERVER,
+      '--port',
+      String(port),
+      '--ready-after',
+      '300',
+      '--hang-after',
+      '800',
+    ],
     { marker },
   );
   await waitFor(() => run.logs.filter((l) => l.msg === 'ready').length >= 2, { timeout: 20_000, message: () => run.dump() });

@@ -16,12 +16,19 @@ test('WatchdogSec=2s with default flags: interval and timeout fit WatchdogSec/3,
   const marker = testMarker();
   const port = await freePort();
   try {
-    const run = runSdwrap(['--http', `http://127.0.0.1:${port}/healthz`, '--start-period', '10s', '--', process.execPath, SERVER, '--port', String(port)], {
-      notifySocket: listener.address,
-      env: { WATCHDOG_USEC: '2000000', WATCHDOG_PID: undefined },
-      marker,
-    });
-    const adjusted = await run.waitForLog((l) => /so a hang is detected within WatchdogSec\/3/.test(String(l.msg)), 10_000, 'the timing note');
+    const run = runSdwrap(
+      ['--http', `http://127.0.0.1:${port}/healthz`, '--start-period', '10s', '--', process.execPath, SERVER, '--port', String(port)],
+      {
+        notifySocket: listener.address,
+        env: { WATCHDOG_USEC: '2000000', WATCHDOG_PID: undefined },
+        marker,
+      },
+    );
+    const adjusted = await run.waitForLog(
+      (l) => /so a hang is detected within WatchdogSec\/3/.test(String(l.msg)),
+      10_000,
+      'the timing note',
+    );
     // The user set neither value: info, not a warning at every start.
     assert.equal(adjusted.level, 'info', JSON.stringify(adjusted));
     assert.match(String(adjusted.msg), /--interval 10s -> 166ms, --timeout 2s -> 168ms .*\(666ms\): 3 x 166ms \+ 168ms = 666ms$/);
@@ -51,7 +58,10 @@ test('a WatchdogSec= too short for any probe timing: a warning that says systemd
     });
     const note = await run.waitForLog((l) => /cannot hold sdwrap's verdict/.test(String(l.msg)), 10_000);
     assert.equal(note.level, 'warn');
-    assert.match(String(note.msg), /^WatchdogSec=900ms cannot hold .*--failure-threshold 3 x --interval 100ms .*raise WatchdogSec= to at least 1s 200ms$/);
+    assert.match(
+      String(note.msg),
+      /^WatchdogSec=900ms cannot hold .*--failure-threshold 3 x --interval 100ms .*raise WatchdogSec= to at least 1s 200ms$/,
+    );
     run.kill('SIGTERM');
     await run.waitForExit(10_000);
   } finally {
@@ -96,9 +106,19 @@ test('setups that start but will not do what the user expects are warned about a
   const run = runSdwrap(['--on-unhealthy', 'watchdog', '--notifier', 'native', '--', 'true']);
   assert.deepEqual(await run.waitForExit(10_000), { code: 0, signal: null }, run.dump());
   const warnings = run.logs.filter((l) => l.level === 'warn').map((l) => String(l.msg));
-  assert.ok(warnings.some((w) => /^--on-unhealthy watchdog: NOTIFY_SOCKET is not set .*kill an unhealthy app itself/.test(w)), run.dump());
-  assert.ok(warnings.some((w) => /^--notifier native: NOTIFY_SOCKET is not set/.test(w)), run.dump());
-  assert.equal(warnings.filter((w) => /^not under systemd, .*nothing will restart the app when it fails \(use --no-systemd/.test(w)).length, 1, run.dump());
+  assert.ok(
+    warnings.some((w) => /^--on-unhealthy watchdog: NOTIFY_SOCKET is not set .*kill an unhealthy app itself/.test(w)),
+    run.dump(),
+  );
+  assert.ok(
+    warnings.some((w) => /^--notifier native: NOTIFY_SOCKET is not set/.test(w)),
+    run.dump(),
+  );
+  assert.equal(
+    warnings.filter((w) => /^not under systemd, .*nothing will restart the app when it fails \(use --no-systemd/.test(w)).length,
+    1,
+    run.dump(),
+  );
   // Neither hint where they do not apply: under systemd, or in local mode.
   const listener = await NotifyListener.start();
   try {
@@ -118,9 +138,28 @@ test('setups that start but will not do what the user expects are warned about a
 test("every line about the child carries its pid as childPid (never pino's pid); ready has startupMs, child exited uptimeMs", async () => {
   const port = await freePort();
   const run = runSdwrap([
-    '--no-systemd', '--restart', 'always', '--max-restarts', '1', '--restart-delay', '100ms',
-    '--http', `http://127.0.0.1:${port}/healthz`, '--interval', '100ms', '--start-period', '5s',
-    '--', process.execPath, SERVER, '--port', String(port), '--crash-after', '800', '--exit-code', '3',
+    '--no-systemd',
+    '--restart',
+    'always',
+    '--max-restarts',
+    '1',
+    '--restart-delay',
+    '100ms',
+    '--http',
+    `http://127.0.0.1:${port}/healthz`,
+    '--interval',
+    '100ms',
+    '--start-period',
+    '5s',
+    '--',
+    process.execPath,
+    SERVER,
+    '--port',
+    String(port),
+    '--crash-after',
+    '800',
+    '--exit-code',
+    '3',
   ]);
   assert.deepEqual(await run.waitForExit(20_000), { code: 3, signal: null }, run.dump());
   const spawned = run.logs.filter((l) => l.msg === 'spawned');

@@ -63,14 +63,22 @@ const allOutput = (run: SdwrapRun) => [...run.stdout, ...run.stderr].join('\n');
 test('each verdict, in the order given: role, kind, target, verdict, latency, and the check that failed; exit 1', async () => {
   const closed = await freePort();
   const { run, code } = await probe([
-    '--http', `${base}/healthz`,
-    '--probe', `readiness:http:${base}/degraded`,
-    '--probe', `liveness:tcp:127.0.0.1:${closed}`,
-    '--probe', 'readiness:exec:echo warming up; exit 3',
-    '--probe', 'liveness:exec:true',
-    '--probe', `readiness:http:${base}/hang`,
-    '--http-json', 'status==ok',
-    '--timeout', '300ms',
+    '--http',
+    `${base}/healthz`,
+    '--probe',
+    `readiness:http:${base}/degraded`,
+    '--probe',
+    `liveness:tcp:127.0.0.1:${closed}`,
+    '--probe',
+    'readiness:exec:echo warming up; exit 3',
+    '--probe',
+    'liveness:exec:true',
+    '--probe',
+    `readiness:http:${base}/hang`,
+    '--http-json',
+    'status==ok',
+    '--timeout',
+    '300ms',
   ]);
   assert.equal(code, 1, run.dump());
   assert.deepEqual(run.stderr, [], run.dump());
@@ -103,13 +111,33 @@ test('--json: one object per probe, a line each, in order; exit 0 when every pro
   const records = run.stdout.map((line) => JSON.parse(line) as Record<string, unknown>);
   assert.equal(records.length, 2, run.dump());
   assert.deepEqual(Object.keys(records[0]!), ['probe', 'role', 'kind', 'target', 'verdict', 'ok', 'latencyMs', 'detail']);
-  assert.deepEqual({ ...records[0], latencyMs: 0 }, {
-    probe: 1, role: 'both', kind: 'http', target: `GET ${base}/healthz`, verdict: 'pass', ok: true, latencyMs: 0, detail: 'HTTP 200',
-  });
+  assert.deepEqual(
+    { ...records[0], latencyMs: 0 },
+    {
+      probe: 1,
+      role: 'both',
+      kind: 'http',
+      target: `GET ${base}/healthz`,
+      verdict: 'pass',
+      ok: true,
+      latencyMs: 0,
+      detail: 'HTTP 200',
+    },
+  );
   assert.equal(typeof records[0]!.latencyMs, 'number');
-  assert.deepEqual({ ...records[1], latencyMs: 0 }, {
-    probe: 2, role: 'readiness', kind: 'exec', target: 'exec "true"', verdict: 'pass', ok: true, latencyMs: 0, detail: 'exit 0',
-  });
+  assert.deepEqual(
+    { ...records[1], latencyMs: 0 },
+    {
+      probe: 2,
+      role: 'readiness',
+      kind: 'exec',
+      target: 'exec "true"',
+      verdict: 'pass',
+      ok: true,
+      latencyMs: 0,
+      detail: 'exit 0',
+    },
+  );
   const failing = await probe(['--json', '--http', `${base}/degraded`, '--http-json', 'players.online>=100']);
   assert.equal(failing.code, 1);
   const record = JSON.parse(failing.run.stdout[0]!) as Record<string, unknown>;
@@ -125,7 +153,10 @@ test('exit 2 for usage errors: no probe, a bad flag, a bad value, a bad config f
     [['--bogus'], /^sdwrap probe: unknown option '--bogus'/],
     [['--http', 'not a url'], /^sdwrap probe: --http expects an http:\/\/ or https:\/\/ URL/],
     [['--interval', 'soon', '--tcp', '127.0.0.1:1'], /^sdwrap probe: --interval expects a time span/],
-    [['--config', path.join(dir, 'bad.json')], /^sdwrap probe: --config .*bad\.json:1:\d+: probes\[0\]: needs exactly one of http, tcp, exec, ws/],
+    [
+      ['--config', path.join(dir, 'bad.json')],
+      /^sdwrap probe: --config .*bad\.json:1:\d+: probes\[0\]: needs exactly one of http, tcp, exec, ws/,
+    ],
   ];
   for (const [args, message] of cases) {
     const { run, code } = await probe(args);
@@ -141,11 +172,16 @@ test('secrets stay out of the output, as in a run: URL passwords, secret request
   for (const format of [[], ['--json']]) {
     const { run, code } = await probe([
       ...format,
-      '--http', `${base}/auth`,
-      '--http-request-header', `Authorization: Bearer ${SECRET}`,
-      '--http-request-header', `X-Api-Key: ${SECRET}`,
-      '--probe', `readiness:http:${withPassword}`,
-      '--heartbeat-url', `https://hc.example/${SECRET}`,
+      '--http',
+      `${base}/auth`,
+      '--http-request-header',
+      `Authorization: Bearer ${SECRET}`,
+      '--http-request-header',
+      `X-Api-Key: ${SECRET}`,
+      '--probe',
+      `readiness:http:${withPassword}`,
+      '--heartbeat-url',
+      `https://hc.example/${SECRET}`,
     ]);
     // The header reached the server (the probe passed), and appears nowhere in what sdwrap printed.
     assert.equal(code, 0, run.dump());
@@ -153,24 +189,36 @@ test('secrets stay out of the output, as in a run: URL passwords, secret request
     assert.doesNotMatch(text, new RegExp(`${SECRET}|${PASSWORD}|probe-user`), text);
     assert.match(text, new RegExp(`GET ${base}/auth`));
   }
-  assert.ok(seen.some((req) => req.headers['x-api-key'] === SECRET), 'the secret header was sent');
+  assert.ok(
+    seen.some((req) => req.headers['x-api-key'] === SECRET),
+    'the secret header was sent',
+  );
 });
 
 test('--config: probes and settings from the file, flags on the command line win; a command after -- is not run', async () => {
   const marker = path.join(dir, 'ran');
   const config = path.join(dir, 'probe.json');
-  writeFileSync(config, JSON.stringify({
-    timeout: '5s',
-    probes: [
-      { role: 'liveness', http: { url: `${base}/healthz`, json: ['status==ok'] } },
-      { role: 'readiness', exec: 'true', failureThreshold: 2 },
-    ],
-    command: ['sh', '-c', `touch ${marker}`],
-  }));
+  writeFileSync(
+    config,
+    JSON.stringify({
+      timeout: '5s',
+      probes: [
+        { role: 'liveness', http: { url: `${base}/healthz`, json: ['status==ok'] } },
+        { role: 'readiness', exec: 'true', failureThreshold: 2 },
+      ],
+      command: ['sh', '-c', `touch ${marker}`],
+    }),
+  );
   // Options about the app (a stop timeout, --no-systemd) are accepted and ignored, as in a pasted ExecStart=.
   const { run, code } = await probe(['--config', config, '--stop-timeout', '1s', '--no-systemd', '--', 'sh', '-c', `touch ${marker}`]);
   assert.equal(code, 0, run.dump());
-  assert.deepEqual(run.stdout.map((l) => l.split(/ {2,}/).slice(0, 3)), [['PASS', 'liveness', 'http'], ['PASS', 'readiness', 'exec']]);
+  assert.deepEqual(
+    run.stdout.map((l) => l.split(/ {2,}/).slice(0, 3)),
+    [
+      ['PASS', 'liveness', 'http'],
+      ['PASS', 'readiness', 'exec'],
+    ],
+  );
   assert.equal(existsSync(marker), false, 'sdwrap probe ran the command');
 });
 
@@ -210,7 +258,10 @@ test('--watch --json: state and counts on each record; exit 1 when a probe is no
     const records = run.stdout.map((line) => JSON.parse(line) as Record<string, unknown>);
     assert.deepEqual(
       records.slice(0, 2).map((r) => [r.state, r.failures, r.failureThreshold, r.successes, r.successThreshold, r.verdict]),
-      [['failing', 1, 2, 0, 1, 'fail'], ['unhealthy', 2, 2, 0, 1, 'fail']],
+      [
+        ['failing', 1, 2, 0, 1, 'fail'],
+        ['unhealthy', 2, 2, 0, 1, 'fail'],
+      ],
     );
     assert.ok(!Number.isNaN(Date.parse(String(records[0]!.time))), String(records[0]!.time));
     run.kill('SIGTERM');
@@ -234,7 +285,9 @@ test('a command named probe still runs as an app after --', async () => {
   mkdirSync(binDir);
   writeFileSync(path.join(binDir, 'probe'), '#!/bin/sh\necho "the app named probe ran"\nexit 7\n');
   chmodSync(path.join(binDir, 'probe'), 0o755);
-  const run = runSdwrap(['--no-systemd', '--restart', 'on-failure', '--max-restarts', '0', '--', 'probe'], { env: { PATH: `${binDir}:${process.env.PATH}` } });
+  const run = runSdwrap(['--no-systemd', '--restart', 'on-failure', '--max-restarts', '0', '--', 'probe'], {
+    env: { PATH: `${binDir}:${process.env.PATH}` },
+  });
   const exit = await run.waitForExit(10_000);
   assert.equal(exit.code, 7, run.dump());
   assert.ok(run.stdout.includes('the app named probe ran'), run.dump());

@@ -24,9 +24,24 @@ test('the game-server case: a dead websocket loop behind a healthy /healthz is f
   const port = await freePort();
   try {
     const run = runSdwrap(
-      [...fast, '--ws', `ws://127.0.0.1:${port}/ws`, '--ws-send', 'ping', '--ws-expect', '^pong$',
-        '--probe', `liveness:http:http://127.0.0.1:${port}/status`, '--http-json', 'players.online>=1',
-        '--', process.execPath, WS_SERVER, '--port', String(port)],
+      [
+        ...fast,
+        '--ws',
+        `ws://127.0.0.1:${port}/ws`,
+        '--ws-send',
+        'ping',
+        '--ws-expect',
+        '^pong$',
+        '--probe',
+        `liveness:http:http://127.0.0.1:${port}/status`,
+        '--http-json',
+        'players.online>=1',
+        '--',
+        process.execPath,
+        WS_SERVER,
+        '--port',
+        String(port),
+      ],
       { notifySocket: listener.address, marker },
     );
     // No players yet: not ready.
@@ -39,7 +54,10 @@ test('the game-server case: a dead websocket loop behind a healthy /healthz is f
     assert.equal((await fetch(`http://127.0.0.1:${port}/healthz`)).status, 200, 'the tiny health endpoint still says ok');
     assert.deepEqual(await run.waitForExit(15_000), { code: 69, signal: null }, run.dump());
     const reason = String(run.logs.find((l) => l.msg === 'unhealthy: killing the child')?.reason);
-    assert.match(reason, /^WS ws:\/\/127\.0\.0\.1:\d+\/ws: 2 consecutive probe failures \(threshold 2\), last: timed out after 400ms: no message matching \/\^pong\$\//);
+    assert.match(
+      reason,
+      /^WS ws:\/\/127\.0\.0\.1:\d+\/ws: 2 consecutive probe failures \(threshold 2\), last: timed out after 400ms: no message matching \/\^pong\$\//,
+    );
     await assertNoLeftovers(marker);
   } finally {
     await listener.close();
@@ -57,17 +75,52 @@ test('--watch-log: a storm of matching lines makes the app unhealthy; output rea
     'printf "rpc error: context deadline has elapsed (%s)\\n" 3 4 5 >&2',
     'exec sleep 30',
   ].join('; ');
-  const run = runSdwrap(['--watch-log', 'deadline has elapsed', '--watch-log-max', '3', '--watch-log-window', '1min', '--stop-timeout', '1s', '--', 'sh', '-c', script], { marker });
+  const run = runSdwrap(
+    [
+      '--watch-log',
+      'deadline has elapsed',
+      '--watch-log-max',
+      '3',
+      '--watch-log-window',
+      '1min',
+      '--stop-timeout',
+      '1s',
+      '--',
+      'sh',
+      '-c',
+      script,
+    ],
+    { marker },
+  );
   assert.deepEqual(await run.waitForExit(10_000), { code: 69, signal: null }, run.dump());
-  assert.deepEqual(run.stdout, ['starting up', 'rpc error: context deadline has elapsed (1)', 'rpc error: context deadline has elapsed (2)']);
+  assert.deepEqual(run.stdout, [
+    'starting up',
+    'rpc error: context deadline has elapsed (1)',
+    'rpc error: context deadline has elapsed (2)',
+  ]);
   const appStderr = run.stderr.filter((l) => !l.startsWith('{'));
-  assert.deepEqual(appStderr, ['warning on stderr', 'rpc error: context deadline has elapsed (3)', 'rpc error: context deadline has elapsed (4)', 'rpc error: context deadline has elapsed (5)']);
-  assert.match(String(run.logs.find((l) => l.msg === 'unhealthy: killing the child')?.reason), /^log watch: 4 lines matching \/deadline has elapsed\/ within 1min \(max 3\)/);
+  assert.deepEqual(appStderr, [
+    'warning on stderr',
+    'rpc error: context deadline has elapsed (3)',
+    'rpc error: context deadline has elapsed (4)',
+    'rpc error: context deadline has elapsed (5)',
+  ]);
+  assert.match(
+    String(run.logs.find((l) => l.msg === 'unhealthy: killing the child')?.reason),
+    /^log watch: 4 lines matching \/deadline has elapsed\/ within 1min \(max 3\)/,
+  );
   await assertNoLeftovers(marker);
 });
 
 test('--watch-log under the limit changes nothing: the exit status and every byte pass through', async () => {
-  const run = runSdwrap(['--watch-log', 'never-matches', '--', 'sh', '-c', 'printf "a\\nb\\nno newline at the end"; printf "e1\\n" >&2; exit 5']);
+  const run = runSdwrap([
+    '--watch-log',
+    'never-matches',
+    '--',
+    'sh',
+    '-c',
+    'printf "a\\nb\\nno newline at the end"; printf "e1\\n" >&2; exit 5',
+  ]);
   assert.deepEqual(await run.waitForExit(10_000), { code: 5, signal: null }, run.dump());
   assert.deepEqual(run.stdout, ['a', 'b', 'no newline at the end']);
   assert.ok(run.stderr.includes('e1'));
@@ -91,8 +144,18 @@ test('--heartbeat-url: /start, healthy pings and /fail with the reason; the secr
   const appPort = await freePort();
   try {
     const run = runSdwrap(
-      [...fast, '--heartbeat-url', `http://127.0.0.1:${hbPort}/ping/${secret}`, '--http', `http://127.0.0.1:${appPort}/healthz`,
-        '--', process.execPath, SERVER, '--port', String(appPort)],
+      [
+        ...fast,
+        '--heartbeat-url',
+        `http://127.0.0.1:${hbPort}/ping/${secret}`,
+        '--http',
+        `http://127.0.0.1:${appPort}/healthz`,
+        '--',
+        process.execPath,
+        SERVER,
+        '--port',
+        String(appPort),
+      ],
       { notifySocket: listener.address },
     );
     await listener.waitForField('READY', '1', 10_000);
@@ -113,7 +176,10 @@ test('--heartbeat-url: /start, healthy pings and /fail with the reason; the secr
   const port = await freePort();
   const run = runSdwrap(['--heartbeat-url', `http://127.0.0.1:${port}/ping/${secret}`, '--', 'sh', '-c', 'sleep 0.5; exit 3']);
   assert.deepEqual(await run.waitForExit(10_000), { code: 3, signal: null }, run.dump());
-  assert.ok(run.logs.some((l) => l.level === 'warn' && JSON.stringify(l).includes(`127.0.0.1:${port}`)), run.dump());
+  assert.ok(
+    run.logs.some((l) => l.level === 'warn' && JSON.stringify(l).includes(`127.0.0.1:${port}`)),
+    run.dump(),
+  );
   assert.ok(![...run.stdout, ...run.stderr].join('\n').includes(secret), run.dump());
   const bad = runSdwrap(['--heartbeat-url', `ftp://127.0.0.1/${secret}`, '--', 'true']);
   assert.deepEqual(await bad.waitForExit(10_000), { code: 2, signal: null });
@@ -121,7 +187,11 @@ test('--heartbeat-url: /start, healthy pings and /fail with the reason; the secr
 });
 
 /** A heartbeat monitor on 127.0.0.1 that records every ping. */
-async function startMonitor(): Promise<{ base: string; seen: Array<{ method: string; url: string; body: string; at: number }>; close(): void }> {
+async function startMonitor(): Promise<{
+  base: string;
+  seen: Array<{ method: string; url: string; body: string; at: number }>;
+  close(): void;
+}> {
   const seen: Array<{ method: string; url: string; body: string; at: number }> = [];
   const server = createServer((req: IncomingMessage, res) => {
     let body = '';
@@ -142,7 +212,10 @@ test('--heartbeat-url: an app that exits on its own is reported at URL/fail, wit
     const run = runSdwrap(['--heartbeat-url', `${monitor.base}/hb`, '--', 'sh', '-c', 'sleep 0.3; exit 3']);
     assert.deepEqual(await run.waitForExit(10_000), { code: 3, signal: null }, run.dump());
     // sdwrap waits for the fail ping before it exits.
-    assert.deepEqual(monitor.seen.map((r) => `${r.method} ${r.url} ${r.body}`), ['GET /hb/start ', 'POST /hb/fail app exited with code 3']);
+    assert.deepEqual(
+      monitor.seen.map((r) => `${r.method} ${r.url} ${r.body}`),
+      ['GET /hb/start ', 'POST /hb/fail app exited with code 3'],
+    );
   } finally {
     monitor.close();
   }
@@ -171,12 +244,24 @@ async function startAsserted(): Promise<{ url: (path: string) => string; server:
   const state = { url: (_: string) => '', server: undefined as unknown as Server };
   const answer = (req: IncomingMessage, res: ServerResponse) => {
     switch (req.url) {
-      case '/no-content': res.statusCode = 204; return res.end();
-      case '/not-ready-header': res.setHeader('X-Ready', 'no'); return res.end('ok');
-      case '/wrong-body': return res.end('degraded');
-      case '/redirect': res.statusCode = 302; res.setHeader('Location', '/broken'); return res.end();
-      case '/broken': res.statusCode = 503; return res.end();
-      default: res.statusCode = 404; return res.end();
+      case '/no-content':
+        res.statusCode = 204;
+        return res.end();
+      case '/not-ready-header':
+        res.setHeader('X-Ready', 'no');
+        return res.end('ok');
+      case '/wrong-body':
+        return res.end('degraded');
+      case '/redirect':
+        res.statusCode = 302;
+        res.setHeader('Location', '/broken');
+        return res.end();
+      case '/broken':
+        res.statusCode = 503;
+        return res.end();
+      default:
+        res.statusCode = 404;
+        return res.end();
     }
   };
   state.server = createServer(answer);
@@ -193,12 +278,33 @@ test('the HTTP assertion flags reach the probe from the command line', async () 
     // Each answer passes the default check (200-399, nothing else asked); only the flag makes it fail.
     const cases: Array<[string, string[], RegExp]> = [
       ['/no-content', ['--http-status', '200'], /last: HTTP 204 \(expected 200\); if the app needs time to start, set --start-period$/],
-      ['/not-ready-header', ['--http-header', 'X-Ready: yes'], /last: header x-ready: "no" \(expected "yes"\); if the app needs time to start, set --start-period$/],
+      [
+        '/not-ready-header',
+        ['--http-header', 'X-Ready: yes'],
+        /last: header x-ready: "no" \(expected "yes"\); if the app needs time to start, set --start-period$/,
+      ],
       ['/wrong-body', ['--http-body', '^ok$'], /last: body does not match \/\^ok\$\/; if the app needs time to start, set --start-period$/],
-      ['/redirect', ['--http-follow-redirects'], /last: HTTP 503 \(expected 200-399\); if the app needs time to start, set --start-period$/],
+      [
+        '/redirect',
+        ['--http-follow-redirects'],
+        /last: HTTP 503 \(expected 200-399\); if the app needs time to start, set --start-period$/,
+      ],
     ];
     for (const [path, flags, reason] of cases) {
-      const run = runSdwrap(['--http', server.url(path), ...flags, '--failure-threshold', '1', '--interval', '100ms', '--stop-timeout', '1s', '--', 'sleep', '30']);
+      const run = runSdwrap([
+        '--http',
+        server.url(path),
+        ...flags,
+        '--failure-threshold',
+        '1',
+        '--interval',
+        '100ms',
+        '--stop-timeout',
+        '1s',
+        '--',
+        'sleep',
+        '30',
+      ]);
       assert.deepEqual(await run.waitForExit(10_000), { code: 69, signal: null }, `${flags.join(' ')}\n${run.dump()}`);
       assert.match(String(run.logs.find((l) => l.msg === 'unhealthy: killing the child')?.reason), reason, run.dump());
     }
@@ -215,7 +321,20 @@ test('probes never overlap: a probe slower than --interval delays the next, neve
   try {
     // Each probe writes "start", takes 300 ms, writes "end"; the interval is 50 ms.
     const startedAt = Date.now();
-    const run = runSdwrap(['--exec', `echo start >> '${trace}'; sleep 0.3; echo end >> '${trace}'`, '--interval', '50ms', '--timeout', '5s', '--', 'sleep', '30'], { marker });
+    const run = runSdwrap(
+      [
+        '--exec',
+        `echo start >> '${trace}'; sleep 0.3; echo end >> '${trace}'`,
+        '--interval',
+        '50ms',
+        '--timeout',
+        '5s',
+        '--',
+        'sleep',
+        '30',
+      ],
+      { marker },
+    );
     const events = () => (existsSync(trace) ? readFileSync(trace, 'utf8').trim().split('\n') : []);
     await waitFor(() => events().filter((e) => e === 'end').length >= 5, { timeout: 15_000, message: () => run.dump() });
     run.kill('SIGTERM');
@@ -223,7 +342,10 @@ test('probes never overlap: a probe slower than --interval delays the next, neve
     await assertNoLeftovers(marker);
     // Strictly start, end, start, end...: a probe starts only once the one before has ended.
     const seen = events();
-    assert.ok(seen.every((e, i) => e === (i % 2 === 0 ? 'start' : 'end')), seen.join(' '));
+    assert.ok(
+      seen.every((e, i) => e === (i % 2 === 0 ? 'start' : 'end')),
+      seen.join(' '),
+    );
     // So no more than one start per 300 ms since sdwrap was spawned.
     const starts = seen.filter((e) => e === 'start').length;
     assert.ok(starts <= Math.floor((Date.now() - startedAt) / 300) + 1, `${starts} probes in ${Date.now() - startedAt} ms`);

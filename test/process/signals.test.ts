@@ -43,7 +43,9 @@ test('5. SIGINT and SIGQUIT stop too; a child that dies by the signal makes sdwr
     run.kill('SIGINT');
     assert.deepEqual(await run.waitForExit(10_000), { code: null, signal: 'SIGINT' }, run.dump());
     assert.equal((await listener.waitForField('STOPPING', '1', 5000)).fields.STATUS, 'stopping on SIGINT');
-    const quit = runSdwrap(['--', process.execPath, SIGNALS, '--exit-on', 'SIGQUIT', '--exit-code', '0'], { notifySocket: listener.address });
+    const quit = runSdwrap(['--', process.execPath, SIGNALS, '--exit-on', 'SIGQUIT', '--exit-code', '0'], {
+      notifySocket: listener.address,
+    });
     await quit.waitForStdout(/^ready pid=\d+/m);
     quit.kill('SIGQUIT');
     assert.deepEqual(await quit.waitForExit(10_000), { code: 0, signal: null }, quit.dump());
@@ -65,7 +67,10 @@ test('5. a child that ignores SIGTERM is SIGKILLed after --stop-timeout; the sto
   // sdwrap ends by the SIGTERM it was asked to stop with, so systemd reads a clean stop, not Result=signal.
   assert.deepEqual(exit, { code: null, signal: 'SIGTERM' }, run.dump());
   assert.ok(took >= 700, `killed after ${took} ms, before the stop timeout`);
-  assert.ok(run.logs.some((l) => l.msg === 'stop timeout reached: killing the tree' && l.level === 'warn'), run.dump());
+  assert.ok(
+    run.logs.some((l) => l.msg === 'stop timeout reached: killing the tree' && l.level === 'warn'),
+    run.dump(),
+  );
   await assertNoLeftovers(marker);
 });
 
@@ -97,11 +102,14 @@ test('5. a relayed SIGTERM is followed by SIGCONT: a stopped app acts on it at o
   await assertNoLeftovers(marker);
 });
 
-test('5. SIGABRT (systemd\'s watchdog signal) reaches the app, with STOPPING=1', async () => {
+test("5. SIGABRT (systemd's watchdog signal) reaches the app, with STOPPING=1", async () => {
   const listener = await NotifyListener.start();
   const marker = testMarker();
   try {
-    const run = runSdwrap(['--', process.execPath, SIGNALS, '--exit-on', 'SIGABRT', '--exit-code', '7'], { notifySocket: listener.address, marker });
+    const run = runSdwrap(['--', process.execPath, SIGNALS, '--exit-on', 'SIGABRT', '--exit-code', '7'], {
+      notifySocket: listener.address,
+      marker,
+    });
     await run.waitForStdout(/^ready pid=\d+/m);
     await listener.waitForField('READY', '1', 10_000);
     run.kill('SIGABRT');
@@ -123,6 +131,9 @@ test('5. a SIGINT the app ignores: SIGKILL after --stop-timeout, and sdwrap ends
   run.kill('SIGINT');
   await run.waitForStdout(/^signal SIGINT$/m);
   assert.deepEqual(await run.waitForExit(10_000), { code: null, signal: 'SIGINT' }, run.dump());
-  assert.ok(run.logs.some((l) => l.msg === 'stop timeout reached: killing the tree' && l.level === 'warn'), run.dump());
+  assert.ok(
+    run.logs.some((l) => l.msg === 'stop timeout reached: killing the tree' && l.level === 'warn'),
+    run.dump(),
+  );
   await assertNoLeftovers(marker);
 });

@@ -21,15 +21,32 @@ test('a readiness probe failing after READY never restarts the app: STATUS and l
   try {
     // Two fixture servers stand in for the app's two faces: a dependency-backed readiness endpoint and its own liveness.
     const run = runSdwrap(
-      [...fast, '--probe', `readiness:http:http://127.0.0.1:${ready}/healthz`, '--probe', `liveness:http:http://127.0.0.1:${live}/healthz`, '--start-period', '10s',
-        '--stop-timeout', '2s', '--log-level', 'debug',
-        '--', 'sh', '-c', `"${process.execPath}" "${SERVER}" --port ${ready} & exec "${process.execPath}" "${SERVER}" --port ${live}`],
+      [
+        ...fast,
+        '--probe',
+        `readiness:http:http://127.0.0.1:${ready}/healthz`,
+        '--probe',
+        `liveness:http:http://127.0.0.1:${live}/healthz`,
+        '--start-period',
+        '10s',
+        '--stop-timeout',
+        '2s',
+        '--log-level',
+        'debug',
+        '--',
+        'sh',
+        '-c',
+        `"${process.execPath}" "${SERVER}" --port ${ready} & exec "${process.execPath}" "${SERVER}" --port ${live}`,
+      ],
       { notifySocket: listener.address, marker },
     );
     const readyMsg = await listener.waitForField('READY', '1', 15_000);
     assert.equal(readyMsg.fields.STATUS, 'healthy: all 2 probes passed');
     await fetch(`http://127.0.0.1:${ready}/control/fail`);
-    await listener.waitFor((m) => /^not ready: GET http:\/\/127\.0\.0\.1:\d+\/healthz: 2 consecutive probe failures/.test(m.fields.STATUS ?? ''), 10_000);
+    await listener.waitFor(
+      (m) => /^not ready: GET http:\/\/127\.0\.0\.1:\d+\/healthz: 2 consecutive probe failures/.test(m.fields.STATUS ?? ''),
+      10_000,
+    );
     const warn = await run.waitForLog((l) => l.msg === 'not ready (readiness probe failing; not restarting)');
     assert.equal(warn.level, 'warn');
     // Still alive well past the failure threshold: many more probe rounds go by.
@@ -57,8 +74,22 @@ test('--on-unhealthy watchdog sends WATCHDOG=trigger instead of killing; SIGABRT
   const marker = testMarker();
   try {
     const run = runSdwrap(
-      [...fast, '--on-unhealthy', 'watchdog', '--stop-timeout', '800ms', '--start-period', '10s', '--http', `http://127.0.0.1:${port}/healthz`,
-        '--', process.execPath, SERVER, '--port', String(port)],
+      [
+        ...fast,
+        '--on-unhealthy',
+        'watchdog',
+        '--stop-timeout',
+        '800ms',
+        '--start-period',
+        '10s',
+        '--http',
+        `http://127.0.0.1:${port}/healthz`,
+        '--',
+        process.execPath,
+        SERVER,
+        '--port',
+        String(port),
+      ],
       { notifySocket: listener.address, marker },
     );
     await listener.waitForField('READY', '1', 10_000);
@@ -66,16 +97,37 @@ test('--on-unhealthy watchdog sends WATCHDOG=trigger instead of killing; SIGABRT
     const trigger = await listener.waitForField('WATCHDOG', 'trigger', 10_000);
     assert.match(trigger.fields.STATUS ?? '', /^unhealthy, watchdog triggered: GET .* HTTP 500 \(expected 200-399\)$/);
     assert.equal(trigger.pid, run.pid);
-    assert.ok(run.stdout.every((l) => !l.includes('got SIGTERM')), 'the app was left for systemd to handle');
+    assert.ok(
+      run.stdout.every((l) => !l.includes('got SIGTERM')),
+      'the app was left for systemd to handle',
+    );
     // systemd's watchdog action: SIGABRT to the main process, which relays it.
     run.kill('SIGABRT');
     assert.deepEqual(await run.waitForExit(10_000), { code: 69, signal: null }, run.dump());
-    assert.ok(run.logs.some((l) => l.msg === 'signal relayed' && l.signal === 'SIGABRT'), run.dump());
+    assert.ok(
+      run.logs.some((l) => l.msg === 'signal relayed' && l.signal === 'SIGABRT'),
+      run.dump(),
+    );
     await assertNoLeftovers(marker);
     // Without systemd acting, sdwrap kills the tree itself at the deadline.
     const port2 = await freePort();
     const alone = runSdwrap(
-      [...fast, '--on-unhealthy', 'watchdog', '--stop-timeout', '500ms', '--start-period', '10s', '--http', `http://127.0.0.1:${port2}/healthz`, '--', process.execPath, SERVER, '--port', String(port2)],
+      [
+        ...fast,
+        '--on-unhealthy',
+        'watchdog',
+        '--stop-timeout',
+        '500ms',
+        '--start-period',
+        '10s',
+        '--http',
+        `http://127.0.0.1:${port2}/healthz`,
+        '--',
+        process.execPath,
+        SERVER,
+        '--port',
+        String(port2),
+      ],
       { notifySocket: listener.address, marker },
     );
     await listener.waitFor((m) => m.pid === alone.pid && m.fields.READY === '1', 10_000);
@@ -88,19 +140,39 @@ test('--on-unhealthy watchdog sends WATCHDOG=trigger instead of killing; SIGABRT
   }
 });
 
-test('the start period extends systemd\'s start timeout (EXTEND_TIMEOUT_USEC) and says so', async () => {
+test("the start period extends systemd's start timeout (EXTEND_TIMEOUT_USEC) and says so", async () => {
   const listener = await NotifyListener.start();
   const port = await freePort();
   try {
     const run = runSdwrap(
-      ['--http', `http://127.0.0.1:${port}/healthz`, '--start-period', '1min', '--timeout', '500ms', '--stop-timeout', '2s',
-        '--', process.execPath, SERVER, '--port', String(port), '--ready-after', '1500'],
+      [
+        '--http',
+        `http://127.0.0.1:${port}/healthz`,
+        '--start-period',
+        '1min',
+        '--timeout',
+        '500ms',
+        '--stop-timeout',
+        '2s',
+        '--',
+        process.execPath,
+        SERVER,
+        '--port',
+        String(port),
+        '--ready-after',
+        '1500',
+      ],
       { notifySocket: listener.address },
     );
     const extend = await listener.waitForField('EXTEND_TIMEOUT_USEC', undefined, 10_000);
     // 10s chunk + probe timeout + stop timeout + 1s slack.
     assert.equal(Number(extend.fields.EXTEND_TIMEOUT_USEC), 13_500_000);
-    assert.ok(listener.messages.some((m) => /^starting: waiting for GET .* \(start period 1min, start timeout extended\)$/.test(m.fields.STATUS ?? '')), listener.dump());
+    assert.ok(
+      listener.messages.some((m) =>
+        /^starting: waiting for GET .* \(start period 1min, start timeout extended\)$/.test(m.fields.STATUS ?? ''),
+      ),
+      listener.dump(),
+    );
     const ready = await listener.waitForField('READY', '1', 10_000);
     const countAtReady = listener.all('EXTEND_TIMEOUT_USEC').length;
     // A negative: outlast one refresh period (EXTEND_CHUNK_MS / 2 = 5 s) and see no extension arrive.
@@ -117,9 +189,12 @@ test('a reload: RELOADING=1 and MONOTONIC_USEC in one datagram, SIGHUP relayed, 
   const listener = await NotifyListener.start();
   const port = await freePort();
   try {
-    const run = runSdwrap(['--http', `http://127.0.0.1:${port}/healthz`, '--interval', '300ms', '--', process.execPath, SERVER, '--port', String(port)], {
-      notifySocket: listener.address,
-    });
+    const run = runSdwrap(
+      ['--http', `http://127.0.0.1:${port}/healthz`, '--interval', '300ms', '--', process.execPath, SERVER, '--port', String(port)],
+      {
+        notifySocket: listener.address,
+      },
+    );
     await listener.waitForField('READY', '1', 10_000);
     const before = process.hrtime.bigint() / 1000n;
     run.kill('SIGHUP');

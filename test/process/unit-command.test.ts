@@ -24,7 +24,10 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function unit(args: string[], env?: Record<string, string | undefined>): Promise<{ run: SdwrapRun; code: number | null; text: string }> {
+async function unit(
+  args: string[],
+  env?: Record<string, string | undefined>,
+): Promise<{ run: SdwrapRun; code: number | null; text: string }> {
   const run = runSdwrap(['unit', ...args], { env });
   const exit = await run.waitForExit(20_000);
   assert.equal(exit.signal, null, run.dump());
@@ -47,28 +50,80 @@ const CASES: Array<{ name: string; args: string[] }> = [
   {
     // What the README shows: systemd 252, defaults but a start period.
     name: 'myapp',
-    args: ['myapp', '--type', 'notify', ...INSTALLED, '--http', 'http://127.0.0.1:8080/healthz', '--start-period', '30s', '--', '/opt/app/server'],
+    args: [
+      'myapp',
+      '--type',
+      'notify',
+      ...INSTALLED,
+      '--http',
+      'http://127.0.0.1:8080/healthz',
+      '--start-period',
+      '30s',
+      '--',
+      '/opt/app/server',
+    ],
   },
   {
     // systemd 253+, a liveness and a readiness probe with timings of their own, a stop timeout that
     // outweighs the verdict bound in WatchdogSec=, a --config path made absolute.
     name: 'notify-reload',
     args: [
-      'api.service', '--type', 'notify-reload', ...INSTALLED,
-      '--probe', 'liveness:tcp:127.0.0.1:9000', '--probe', 'readiness:http:http://127.0.0.1:9000/ready',
-      '--interval', '500ms', '--timeout', '300ms', '--failure-threshold', '2', '--stop-timeout', '30s',
-      '--log-format', 'json', '--', '/opt/api/bin/api', '--listen', ':9000',
+      'api.service',
+      '--type',
+      'notify-reload',
+      ...INSTALLED,
+      '--probe',
+      'liveness:tcp:127.0.0.1:9000',
+      '--probe',
+      'readiness:http:http://127.0.0.1:9000/ready',
+      '--interval',
+      '500ms',
+      '--timeout',
+      '300ms',
+      '--failure-threshold',
+      '2',
+      '--stop-timeout',
+      '30s',
+      '--log-format',
+      'json',
+      '--',
+      '/opt/api/bin/api',
+      '--listen',
+      ':9000',
     ],
   },
   {
     // What apps commonly need relaxed, and values that need quoting and escaping.
     name: 'relaxed',
     args: [
-      'shop', '--type', 'notify', ...INSTALLED,
-      '--user', 'shop', '--writable', '/var/lib/shop', '--writable', '/srv/shop data', '--port-below-1024',
-      '--environment', 'NODE_ENV=production', '--environment', 'GREETING=hello "world"', '--working-directory', '/tmp',
-      '--description', 'The shop (100% up)', '--http', 'http://127.0.0.1:80/healthz', '--start-period', '1min',
-      '--', '/usr/bin/node', '/srv/shop/server.js', '--motd', 'costs $5 at 50% off',
+      'shop',
+      '--type',
+      'notify',
+      ...INSTALLED,
+      '--user',
+      'shop',
+      '--writable',
+      '/var/lib/shop',
+      '--writable',
+      '/srv/shop data',
+      '--port-below-1024',
+      '--environment',
+      'NODE_ENV=production',
+      '--environment',
+      'GREETING=hello "world"',
+      '--working-directory',
+      '/tmp',
+      '--description',
+      'The shop (100% up)',
+      '--http',
+      'http://127.0.0.1:80/healthz',
+      '--start-period',
+      '1min',
+      '--',
+      '/usr/bin/node',
+      '/srv/shop/server.js',
+      '--motd',
+      'costs $5 at 50% off',
     ],
   },
   {
@@ -84,7 +139,8 @@ for (const { name, args } of CASES) {
     assert.equal(code, 0, run.dump());
     golden(name, text);
     // Every line of stderr is a warning about a path that is missing on this host, nothing else.
-    for (const line of run.stderr) assert.match(line, /^sdwrap unit: warning: .* is not an? (executable|readable) file on this host/, run.dump());
+    for (const line of run.stderr)
+      assert.match(line, /^sdwrap unit: warning: .* is not an? (executable|readable) file on this host/, run.dump());
   });
 }
 
@@ -98,8 +154,14 @@ function fakeSystemctl(version: string): string {
 }
 
 test('--type auto: Type=notify-reload from systemd 253 on, Type=notify with ExecReload= and RuntimeDirectory= before', async () => {
-  for (const [systemd, type] of [['252', 'notify'], ['253', 'notify-reload'], ['257', 'notify-reload']] as const) {
-    const { run, code, text } = await unit(['app', ...INSTALLED, '--tcp', '127.0.0.1:1', '--', '/bin/sh'], { PATH: `${fakeSystemctl(systemd)}:${process.env.PATH}` });
+  for (const [systemd, type] of [
+    ['252', 'notify'],
+    ['253', 'notify-reload'],
+    ['257', 'notify-reload'],
+  ] as const) {
+    const { run, code, text } = await unit(['app', ...INSTALLED, '--tcp', '127.0.0.1:1', '--', '/bin/sh'], {
+      PATH: `${fakeSystemctl(systemd)}:${process.env.PATH}`,
+    });
     assert.equal(code, 0, run.dump());
     assert.match(text, new RegExp(`^# systemd ${systemd} (has|has no) Type=notify-reload`, 'm'));
     assert.match(text, new RegExp(`^Type=${type}$`, 'm'));
@@ -116,13 +178,16 @@ test('paths: node and sdwrap as running (real path), the command looked up on PA
   const { run, code, text } = await unit(['app', '--type', 'notify', '--tcp', '127.0.0.1:1', '--', 'sh', '-c', 'exec true']);
   assert.equal(code, 0, run.dump());
   const exec = /^ExecStart=(.*)$/m.exec(text)![1]!;
-  const sh = process.env.PATH!.split(':').map((d) => path.join(d, 'sh')).find((p) => {
-    try {
-      return realpathSync(p) !== '';
-    } catch {
-      return false;
-    }
-  })!;
+  const sh = process.env
+    .PATH!.split(':')
+    .map((d) => path.join(d, 'sh'))
+    .find((p) => {
+      try {
+        return realpathSync(p) !== '';
+      } catch {
+        return false;
+      }
+    })!;
   assert.equal(exec, `${process.execPath} ${realpathSync(SDWRAP_BIN)} --tcp 127.0.0.1:1 -- ${sh} -c "exec true"`);
   assert.match(text, new RegExp(`^ExecReload=${process.execPath} ${realpathSync(SDWRAP_BIN)} reload --timeout `, 'm'));
 
@@ -131,7 +196,10 @@ test('paths: node and sdwrap as running (real path), the command looked up on PA
   const toDir = await unit(['svc', '--output', out, '--tcp', '127.0.0.1:1', '--', '/bin/sh']);
   assert.equal(toDir.code, 0, toDir.run.dump());
   assert.deepEqual(toDir.run.stdout, []);
-  assert.match(toDir.run.stderr.join('\n'), new RegExp(`^sdwrap unit: wrote ${out}/svc\\.service; next: systemctl daemon-reload && systemctl enable --now svc\\.service$`, 'm'));
+  assert.match(
+    toDir.run.stderr.join('\n'),
+    new RegExp(`^sdwrap unit: wrote ${out}/svc\\.service; next: systemctl daemon-reload && systemctl enable --now svc\\.service$`, 'm'),
+  );
   assert.match(readFileSync(path.join(out, 'svc.service'), 'utf8'), /^ExecStart=.* -- \/bin\/sh$/m);
   const toFile = await unit(['svc', '--output', path.join(out, 'other.service'), '--tcp', '127.0.0.1:1', '--', '/bin/sh']);
   assert.equal(toFile.code, 0, toFile.run.dump());
@@ -141,11 +209,22 @@ test('paths: node and sdwrap as running (real path), the command looked up on PA
 test('a --config path is made absolute; secrets on the command line and paths under /home or /root get warnings', async () => {
   const config = path.join(dir, 'app.json');
   writeFileSync(config, JSON.stringify({ probes: [{ tcp: '127.0.0.1:1' }] }));
-  const { run, code, text } = await unit(
-    ['app', ...INSTALLED, '--config', path.relative(REPO_ROOT, config), '--heartbeat-url', 'https://hc.example/uuid-secret',
-      '--http', 'http://user:pw@127.0.0.1:1/', '--http-request-header', 'Authorization: Bearer tok', '--environment', 'API_TOKEN=abc',
-      '--', '/root/app/server'],
-  );
+  const { run, code, text } = await unit([
+    'app',
+    ...INSTALLED,
+    '--config',
+    path.relative(REPO_ROOT, config),
+    '--heartbeat-url',
+    'https://hc.example/uuid-secret',
+    '--http',
+    'http://user:pw@127.0.0.1:1/',
+    '--http-request-header',
+    'Authorization: Bearer tok',
+    '--environment',
+    'API_TOKEN=abc',
+    '--',
+    '/root/app/server',
+  ]);
   assert.equal(code, 0, run.dump());
   assert.match(text, new RegExp(`--config ${config} `));
   const warnings = run.stderr.join('\n');
@@ -163,13 +242,19 @@ test('usage errors, exit 2: the name missing, a command not on PATH, --no-system
     [['--http', 'http://x/', '--', '/bin/sh'], /^sdwrap unit: the unit's name comes first/],
     [['bad/name', '--', '/bin/sh'], /^sdwrap unit: 'bad\/name' is not a unit name/],
     [['app', '--tcp', '127.0.0.1:1'], /^sdwrap unit: missing the command to run/],
-    [['app', '--', 'no-such-command-anywhere'], /^sdwrap unit: command 'no-such-command-anywhere' not found on PATH: give its absolute path/],
+    [
+      ['app', '--', 'no-such-command-anywhere'],
+      /^sdwrap unit: command 'no-such-command-anywhere' not found on PATH: give its absolute path/,
+    ],
     [['app', '--no-systemd', '--', '/bin/sh'], /^sdwrap unit: --no-systemd does not belong in a unit/],
     [['app', '--user-unit', '--user', 'x', '--', '/bin/sh'], /^sdwrap unit: --user and --user-unit/],
     [['app', '--user-unit', '--port-below-1024', '--', '/bin/sh'], /^sdwrap unit: --port-below-1024 and --user-unit/],
     [['app', '--type', 'simple', '--', '/bin/sh'], /^sdwrap unit: --type expects one of auto\|notify\|notify-reload/],
     [['app', '--environment', 'not an assignment', '--', '/bin/sh'], /^sdwrap unit: --environment expects NAME=value/],
-    [['app', '--working-directory', '/no/such/dir', '--', '/bin/sh'], /^sdwrap unit: --working-directory \/no\/such\/dir is not a directory/],
+    [
+      ['app', '--working-directory', '/no/such/dir', '--', '/bin/sh'],
+      /^sdwrap unit: --working-directory \/no\/such\/dir is not a directory/,
+    ],
     [['app', '--node', 'node', '--', '/bin/sh'], /^sdwrap unit: --node must be an absolute path/],
     [['app', '--interval', 'soon', '--', '/bin/sh'], /^sdwrap unit: --interval expects a time span/],
   ];

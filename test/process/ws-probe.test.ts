@@ -25,7 +25,10 @@ before(async () => {
   server.stderr!.setEncoding('utf8').on('data', (s: string) => (output += s));
   const lines = createInterface({ input: server.stdout! });
   lines.on('line', (line) => (output += `${line}\n`));
-  await waitFor(() => /^ws-server listening port=\d+ pid=\d+$/m.test(output), { timeout: 5000, message: () => `fixture did not start:\n${output}` });
+  await waitFor(() => /^ws-server listening port=\d+ pid=\d+$/m.test(output), {
+    timeout: 5000,
+    message: () => `fixture did not start:\n${output}`,
+  });
 });
 
 after(async () => {
@@ -87,7 +90,9 @@ async function inMode(mode: 'ws-dead' | 'ws-refuse' | 'ws-bad-accept', body: () 
 test('description: the whole URL without userinfo or fragment; URLs that are not WebSocket URLs throw', () => {
   assert.equal(wsProbe({ url: 'ws://user:secret@127.0.0.1:9000/game/ws?room=a#x' }).description, 'WS ws://127.0.0.1:9000/game/ws?room=a');
   assert.equal(wsProbe({ url: 'wss://example.com/ws' }).description, 'WS wss://example.com/ws');
-  assert.throws(() => wsProbe({ url: 'ftp://user:secret@127.0.0.1/ws' }), { message: 'a WebSocket probe needs a ws:// or wss:// URL, not ftp://127.0.0.1/ws' });
+  assert.throws(() => wsProbe({ url: 'ftp://user:secret@127.0.0.1/ws' }), {
+    message: 'a WebSocket probe needs a ws:// or wss:// URL, not ftp://127.0.0.1/ws',
+  });
   assert.throws(() => wsProbe({ url: '127.0.0.1:8080/ws' }), TypeError);
 });
 
@@ -132,7 +137,10 @@ test('a server that closes before the expected message: its close code and reaso
 test('messages over 1 MiB fail the connection instead of being buffered', async () => {
   assert.equal((await probeOnce({ url: url(), send: 'big:1000000', expect: /^x+$/ })).ok, true);
   const result = await probeOnce({ url: url(), send: 'big:2000000', expect: /^x+$/ });
-  assert.deepEqual([result.ok, result.detail], [false, 'connection ended without a close frame (code 1006) before a message matching /^x+$/']);
+  assert.deepEqual(
+    [result.ok, result.detail],
+    [false, 'connection ended without a close frame (code 1006) before a message matching /^x+$/'],
+  );
 });
 
 test('ws-dead: /healthz still answers 200, the handshake still completes, only send+expect sees the dead loop', async () => {

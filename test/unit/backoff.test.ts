@@ -2,13 +2,23 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { backoffDelay, emptyHistory, nextRestart, type RestartHistory, type RestartPolicy } from '../../src/backoff.js';
 
-const policy: RestartPolicy = { mode: 'on-failure', initialDelayMs: 1000, maxDelayMs: 60_000, maxRestarts: 5, windowMs: 300_000, resetAfterMs: 60_000 };
+const policy: RestartPolicy = {
+  mode: 'on-failure',
+  initialDelayMs: 1000,
+  maxDelayMs: 60_000,
+  maxRestarts: 5,
+  windowMs: 300_000,
+  resetAfterMs: 60_000,
+};
 const mid = () => 0.5; // no jitter
 const low = () => 0;
 const high = () => 0.999999;
 
 test('backoff doubles from the initial delay and is capped', () => {
-  assert.deepEqual([0, 1, 2, 3, 4, 5, 6, 7, 20, 2000].map((n) => backoffDelay(n, policy, mid)), [1000, 2000, 4000, 8000, 16_000, 32_000, 60_000, 60_000, 60_000, 60_000]);
+  assert.deepEqual(
+    [0, 1, 2, 3, 4, 5, 6, 7, 20, 2000].map((n) => backoffDelay(n, policy, mid)),
+    [1000, 2000, 4000, 8000, 16_000, 32_000, 60_000, 60_000, 60_000, 60_000],
+  );
 });
 
 test('jitter stays within +/-25% and never passes the cap', () => {

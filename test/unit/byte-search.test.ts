@@ -36,7 +36,11 @@ test('finds what Buffer#indexOf finds, in its own memory and in any buffer, over
       for (let q = 0; q < 4; q++) {
         const from = r(chunk.length + 1);
         const to = from + r(chunk.length - from + 1);
-        assert.equal(search.find(chunk, from, to), reference(chunk, needle, from, to), JSON.stringify({ needle: needle.toString(), chunk: chunk.toString(), from, to }));
+        assert.equal(
+          search.find(chunk, from, to),
+          reference(chunk, needle, from, to),
+          JSON.stringify({ needle: needle.toString(), chunk: chunk.toString(), from, to }),
+        );
         cases++;
       }
     }

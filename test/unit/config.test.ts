@@ -33,9 +33,17 @@ test('builds each probe kind', () => {
   assert.deepEqual(target({ tcp: 'localhost:5432' }), { kind: 'tcp', host: 'localhost', port: 5432 });
   assert.deepEqual(validateHostPort('--tcp', '[::1]:80'), { host: '::1', port: 80 });
   assert.deepEqual(target({ exec: 'pg_isready' }), { kind: 'exec', command: 'pg_isready' });
-  assert.deepEqual(target({ ws: 'ws://127.0.0.1/ws', wsSend: 'ping', wsExpect: '^pong$' }), { kind: 'ws', url: 'ws://127.0.0.1/ws', send: 'ping', expect: /^pong$/ });
+  assert.deepEqual(target({ ws: 'ws://127.0.0.1/ws', wsSend: 'ping', wsExpect: '^pong$' }), {
+    kind: 'ws',
+    url: 'ws://127.0.0.1/ws',
+    send: 'ping',
+    expect: /^pong$/,
+  });
   // Several kinds at once are several probes, each gating readiness and liveness.
-  assert.deepEqual(buildConfig({ http: 'http://a/', tcp: 'a:1' }, cmd, false).probes.map((p) => p.target.kind), ['http', 'tcp']);
+  assert.deepEqual(
+    buildConfig({ http: 'http://a/', tcp: 'a:1' }, cmd, false).probes.map((p) => p.target.kind),
+    ['http', 'tcp'],
+  );
 });
 
 test('every bad value is a UsageError naming the flag', () => {
@@ -59,7 +67,11 @@ test('every bad value is a UsageError naming the flag', () => {
     [{ heartbeatEvery: '10ms' }, /--heartbeat-every must be at least 1s/],
   ];
   for (const [raw, message] of bad) {
-    assert.throws(() => buildConfig(raw, cmd, false), (e: unknown) => e instanceof UsageError && message.test(e.message) && e.exitCode === 2, JSON.stringify(raw));
+    assert.throws(
+      () => buildConfig(raw, cmd, false),
+      (e: unknown) => e instanceof UsageError && message.test(e.message) && e.exitCode === 2,
+      JSON.stringify(raw),
+    );
   }
   assert.throws(() => buildConfig({}, [], false), /missing the command/);
 });

@@ -8,7 +8,11 @@ import { withSyslogPrefix } from '../../src/logger.js';
 test('exit plan: transparent codes and signals; unhealthy is 69; core signals become 128+N', () => {
   assert.deepEqual(planExit(undefined, { code: 7, signal: null }), { kind: 'code', code: 7 });
   assert.deepEqual(planExit({ kind: 'signal', signal: 'SIGTERM' }, { code: 0, signal: null }), { kind: 'code', code: 0 });
-  assert.deepEqual(planExit({ kind: 'signal', signal: 'SIGTERM' }, { code: null, signal: 'SIGTERM' }), { kind: 'signal', signal: 'SIGTERM', fallbackCode: 143 });
+  assert.deepEqual(planExit({ kind: 'signal', signal: 'SIGTERM' }, { code: null, signal: 'SIGTERM' }), {
+    kind: 'signal',
+    signal: 'SIGTERM',
+    fallbackCode: 143,
+  });
   assert.deepEqual(planExit({ kind: 'unhealthy', reason: 'x' }, { code: null, signal: 'SIGTERM' }), { kind: 'code', code: 69 });
   assert.deepEqual(planExit({ kind: 'unhealthy', reason: 'x' }, { code: 0, signal: null }), { kind: 'code', code: 69 });
   assert.deepEqual(planExit(undefined, { code: null, signal: 'SIGSEGV' }), { kind: 'code', code: 139 });
@@ -16,7 +20,11 @@ test('exit plan: transparent codes and signals; unhealthy is 69; core signals be
   assert.deepEqual(planExit(undefined, { code: null, signal: 'SIGUSR1' }), { kind: 'code', code: 138 });
   assert.deepEqual(planExit(undefined, { code: null, signal: 'SIGKILL' }), { kind: 'signal', signal: 'SIGKILL', fallbackCode: 137 });
   // SIGKILLed by sdwrap's escalation after a requested stop: the stop signal, not SIGKILL.
-  assert.deepEqual(planExit({ kind: 'signal', signal: 'SIGTERM' }, { code: null, signal: 'SIGKILL' }), { kind: 'signal', signal: 'SIGTERM', fallbackCode: 143 });
+  assert.deepEqual(planExit({ kind: 'signal', signal: 'SIGTERM' }, { code: null, signal: 'SIGKILL' }), {
+    kind: 'signal',
+    signal: 'SIGTERM',
+    fallbackCode: 143,
+  });
   assert.deepEqual(planExit({ kind: 'signal', signal: 'SIGABRT' }, { code: null, signal: 'SIGKILL' }), { kind: 'code', code: 134 });
 });
 
@@ -57,7 +65,10 @@ test('timing: under WatchdogSec the verdict bound (threshold x interval + timeou
   assert.deepEqual([wd.intervalMs, wd.timeoutMs, wd.startIntervalMs], [2666, 2000, 1000]);
   assert.equal(wd.notes.length, 1);
   assert.equal(wd.notes[0]!.level, 'info');
-  assert.match(wd.notes[0]!.msg, /^--interval 10s -> 2s 666ms so a hang is detected within WatchdogSec\/3 \(10s\): 3 x 2s 666ms \+ 2s = 9s 998ms$/);
+  assert.match(
+    wd.notes[0]!.msg,
+    /^--interval 10s -> 2s 666ms so a hang is detected within WatchdogSec\/3 \(10s\): 3 x 2s 666ms \+ 2s = 9s 998ms$/,
+  );
   // WatchdogSec=2s with the defaults: both shrink, sharing the budget, and the promise holds.
   const two = planTiming({ ...base, watchdogMs: 2000 });
   assert.ok(3 * two.intervalMs + two.timeoutMs <= 666, JSON.stringify(two));
@@ -97,5 +108,8 @@ test('journal lines carry their syslog priority', () => {
   out.write('{"level":"error","msg":"x"}\n');
   out.write('{"level":"info","msg":"x"}\n');
   out.write('{"level":"debug","msg":"x"}\n');
-  assert.deepEqual(lines.map((l) => l.slice(0, 3)), ['<4>', '<3>', '<6>', '<7>']);
+  assert.deepEqual(
+    lines.map((l) => l.slice(0, 3)),
+    ['<4>', '<3>', '<6>', '<7>'],
+  );
 });

@@ -48,7 +48,10 @@ test('start period: failures after it count even before the first success', () =
 test('an unhealthy probe turns healthy again after success-threshold successes', () => {
   const policy = { failureThreshold: 1, successThreshold: 2, startPeriodMs: 0 };
   const { verdicts, state } = feed(policy, [ok(1), ok(2), fail(3), fail(4), ok(5), ok(6)]);
-  assert.deepEqual(verdicts.map((v) => v.split(':')[0]), ['healthy@2', 'unhealthy@3', 'healthy@6']);
+  assert.deepEqual(
+    verdicts.map((v) => v.split(':')[0]),
+    ['healthy@2', 'unhealthy@3', 'healthy@6'],
+  );
   assert.equal(state.status, 'healthy');
 });
 

@@ -11,15 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { NotifyListener, parseNotifyFields } from '../helpers/notify-listener.js';
 import { waitFor } from '../helpers/wait.js';
 import { freePort } from '../helpers/ports.js';
-import {
-  assertNoLeftovers,
-  isAlive,
-  listProcesses,
-  parseStat,
-  processesWithEnv,
-  readProc,
-  testMarker,
-} from '../helpers/processes.js';
+import { assertNoLeftovers, isAlive, listProcesses, parseStat, processesWithEnv, readProc, testMarker } from '../helpers/processes.js';
 import { parseLogLine } from '../helpers/run-sdwrap.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/', import.meta.url));
@@ -32,12 +24,7 @@ interface Spawned {
 }
 
 /** Spawns a process, collects stdout lines, and registers cleanup on t. */
-function spawnCollect(
-  t: { after: (fn: () => unknown) => void },
-  cmd: string,
-  args: string[],
-  env: Record<string, string> = {},
-): Spawned {
+function spawnCollect(t: { after: (fn: () => unknown) => void }, cmd: string, args: string[], env: Record<string, string> = {}): Spawned {
   const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
   const lines: string[] = [];
   let buf = '';
@@ -63,11 +50,8 @@ function spawnCollect(
 function runNotify(args: string[], notifySocket: string): Promise<{ ms: number; pid: number }> {
   return new Promise((resolve, reject) => {
     const started = Date.now();
-    const child = execFile(
-      SYSTEMD_NOTIFY,
-      args,
-      { env: { ...process.env, NOTIFY_SOCKET: notifySocket }, timeout: 8000 },
-      (err) => (err ? reject(err) : resolve({ ms: Date.now() - started, pid: child.pid! })),
+    const child = execFile(SYSTEMD_NOTIFY, args, { env: { ...process.env, NOTIFY_SOCKET: notifySocket }, timeout: 8000 }, (err) =>
+      err ? reject(err) : resolve({ ms: Date.now() - started, pid: child.pid! }),
     );
   });
 }
@@ -255,9 +239,12 @@ test('server.mjs: /healthz 503 then 200 with --ready-after; fail/recover; SIGTER
   const port = await freePort();
   const srv = spawnCollect(t, process.execPath, [
     path.join(FIXTURES, 'server.mjs'),
-    '--port', String(port),
-    '--ready-after', '400',
-    '--drain-ms', '50',
+    '--port',
+    String(port),
+    '--ready-after',
+    '400',
+    '--drain-ms',
+    '50',
   ]);
   await waitFor(() => srv.lines.find((l) => l.startsWith('fixture-server listening')), {
     message: () => srv.lines.join('\n'),

@@ -2,9 +2,23 @@
 // array paths, the ordering operators, and what is judged when the status already failed.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkHead, checkResponse, DEFAULT_STATUSES, parseBodyPattern, parseHeaderAssertion, parseJsonAssertion, type ResponseAssertions } from '../../src/http-assertions.js';
+import {
+  checkHead,
+  checkResponse,
+  DEFAULT_STATUSES,
+  parseBodyPattern,
+  parseHeaderAssertion,
+  parseJsonAssertion,
+  type ResponseAssertions,
+} from '../../src/http-assertions.js';
 
-const spec = (more: Partial<ResponseAssertions> = {}): ResponseAssertions => ({ statuses: [...DEFAULT_STATUSES], headers: [], body: undefined, json: [], ...more });
+const spec = (more: Partial<ResponseAssertions> = {}): ResponseAssertions => ({
+  statuses: [...DEFAULT_STATUSES],
+  headers: [],
+  body: undefined,
+  json: [],
+  ...more,
+});
 const judge = (assertion: string, document: unknown) =>
   checkResponse(spec({ json: [parseJsonAssertion(assertion)] }), { statusCode: 200, headers: {}, body: JSON.stringify(document) });
 
@@ -49,9 +63,15 @@ test('a long value is shown whole up to 60 characters, cut after', () => {
 });
 
 test('statuses below a range fail; a failed status is the verdict, the body unread', () => {
-  assert.deepEqual(checkHead(spec({ statuses: [{ min: 200, max: 299 }] }), { statusCode: 199, headers: {} }), { ok: false, detail: 'HTTP 199 (expected 200-299)' });
+  assert.deepEqual(checkHead(spec({ statuses: [{ min: 200, max: 299 }] }), { statusCode: 199, headers: {} }), {
+    ok: false,
+    detail: 'HTTP 199 (expected 200-299)',
+  });
   const bodySpec = spec({ body: /ok/ });
-  assert.deepEqual(checkResponse(bodySpec, { statusCode: 500, headers: {}, body: 'nope' }), { ok: false, detail: 'HTTP 500 (expected 200-399)' });
+  assert.deepEqual(checkResponse(bodySpec, { statusCode: 500, headers: {}, body: 'nope' }), {
+    ok: false,
+    detail: 'HTTP 500 (expected 200-399)',
+  });
   // No body read at all counts as an empty one.
   assert.equal(checkResponse(spec({ body: /^$/ }), { statusCode: 200, headers: {} }).ok, true);
 });

@@ -26,9 +26,19 @@ function throwsUsage(fn: () => unknown, message: string): void {
 
 test('parseStatusList: codes, ranges and lists of both', () => {
   assert.deepEqual(parseStatusList('200-399'), [{ min: 200, max: 399 }]);
-  assert.deepEqual(parseStatusList('200,204'), [{ min: 200, max: 200 }, { min: 204, max: 204 }]);
-  assert.deepEqual(parseStatusList('200-299,301,302'), [{ min: 200, max: 299 }, { min: 301, max: 301 }, { min: 302, max: 302 }]);
-  assert.deepEqual(parseStatusList(' 200 - 204 , 418 '), [{ min: 200, max: 204 }, { min: 418, max: 418 }]);
+  assert.deepEqual(parseStatusList('200,204'), [
+    { min: 200, max: 200 },
+    { min: 204, max: 204 },
+  ]);
+  assert.deepEqual(parseStatusList('200-299,301,302'), [
+    { min: 200, max: 299 },
+    { min: 301, max: 301 },
+    { min: 302, max: 302 },
+  ]);
+  assert.deepEqual(parseStatusList(' 200 - 204 , 418 '), [
+    { min: 200, max: 204 },
+    { min: 418, max: 418 },
+  ]);
   assert.deepEqual(parseStatusList('100-599'), [{ min: 100, max: 599 }]);
   assert.equal(formatStatusList(parseStatusList('200-299,301,302')), '200-299,301,302');
   assert.equal(formatStatusList(DEFAULT_STATUSES), '200-399');
@@ -43,12 +53,18 @@ test('parseStatusList: bad lists name the flag and the value', () => {
   throwsUsage(() => parseStatusList('200,600'), "--http-status expects status codes from 100 to 599, got 600 in '200,600'");
   throwsUsage(() => parseStatusList('099-200'), "--http-status expects status codes from 100 to 599, got 99 in '099-200'");
   throwsUsage(() => parseStatusList('399-200'), "--http-status expects ranges as low-high, got 399-200 in '399-200'");
-  throwsUsage(() => parseStatusList('x', 'probes[0].http.status'), "probes[0].http.status expects status codes and ranges such as 200-399 or 200,204, got 'x'");
+  throwsUsage(
+    () => parseStatusList('x', 'probes[0].http.status'),
+    "probes[0].http.status expects status codes and ranges such as 200-399 or 200,204, got 'x'",
+  );
 });
 
 test('parseHeaderAssertion: lower-cases the name, trims the value', () => {
   assert.deepEqual(parseHeaderAssertion('X-Ready: yes'), { name: 'x-ready', value: 'yes' });
-  assert.deepEqual(parseHeaderAssertion('content-type:application/json; charset=utf-8'), { name: 'content-type', value: 'application/json; charset=utf-8' });
+  assert.deepEqual(parseHeaderAssertion('content-type:application/json; charset=utf-8'), {
+    name: 'content-type',
+    value: 'application/json; charset=utf-8',
+  });
   assert.deepEqual(parseHeaderAssertion('  X-Version :  1.2:3  '), { name: 'x-version', value: '1.2:3' });
   for (const bad of ['X-Ready', 'X-Ready:', 'X-Ready:   ', ': yes', 'X Ready: yes', 'X-Réady: yes']) {
     throwsUsage(() => parseHeaderAssertion(bad), `--http-header expects 'Name: value' such as 'X-Ready: yes', got '${bad}'`);
@@ -63,14 +79,33 @@ test('parseBodyPattern: a plain pattern, or /pattern/flags', () => {
   assert.deepEqual(parseBodyPattern('a/b'), /a\/b/);
   throwsUsage(() => parseBodyPattern(''), `--http-body expects a regular expression such as '"status": *"ok"', got an empty string`);
   throwsUsage(() => parseBodyPattern('//'), `--http-body expects a regular expression such as '"status": *"ok"', got an empty string`);
-  throwsUsage(() => parseBodyPattern('/ok/g'), "--http-body accepts the flags i, m, s and u after /pattern/, got 'g' in '/ok/g' (write \\/ to match a leading slash)");
-  throwsUsage(() => parseBodyPattern('/api/health'), "--http-body accepts the flags i, m, s and u after /pattern/, got 'health' in '/api/health' (write \\/ to match a leading slash)");
-  throwsUsage(() => parseBodyPattern('(ok'), "--http-body expects a regular expression, got '(ok' (Invalid regular expression: /(ok/: Unterminated group)");
+  throwsUsage(
+    () => parseBodyPattern('/ok/g'),
+    "--http-body accepts the flags i, m, s and u after /pattern/, got 'g' in '/ok/g' (write \\/ to match a leading slash)",
+  );
+  throwsUsage(
+    () => parseBodyPattern('/api/health'),
+    "--http-body accepts the flags i, m, s and u after /pattern/, got 'health' in '/api/health' (write \\/ to match a leading slash)",
+  );
+  throwsUsage(
+    () => parseBodyPattern('(ok'),
+    "--http-body expects a regular expression, got '(ok' (Invalid regular expression: /(ok/: Unterminated group)",
+  );
 });
 
 test('parseJsonAssertion: paths, every operator, values', () => {
-  assert.deepEqual(parseJsonAssertion('players.online>=100'), { path: 'players.online', segments: ['players', 'online'], op: '>=', value: 100 });
-  assert.deepEqual(parseJsonAssertion('checks.0.status==ok'), { path: 'checks.0.status', segments: ['checks', '0', 'status'], op: '==', value: 'ok' });
+  assert.deepEqual(parseJsonAssertion('players.online>=100'), {
+    path: 'players.online',
+    segments: ['players', 'online'],
+    op: '>=',
+    value: 100,
+  });
+  assert.deepEqual(parseJsonAssertion('checks.0.status==ok'), {
+    path: 'checks.0.status',
+    segments: ['checks', '0', 'status'],
+    op: '==',
+    value: 'ok',
+  });
   assert.deepEqual(parseJsonAssertion('checks[0].status=="ok"').segments, ['checks', '0', 'status']);
   assert.deepEqual(parseJsonAssertion('$==true'), { path: '$', segments: [], op: '==', value: true });
   assert.deepEqual(parseJsonAssertion('$.db.up==true').segments, ['db', 'up']);
@@ -86,21 +121,47 @@ test('parseJsonAssertion: paths, every operator, values', () => {
   // The first operator splits: the value keeps whatever follows.
   assert.deepEqual(parseJsonAssertion('query==a=b'), { path: 'query', segments: ['query'], op: '==', value: 'a=b' });
   assert.deepEqual(parseJsonAssertion('msg==<ok>').value, '<ok>');
-  assert.deepEqual(parseJsonAssertion(' players.online >= 100 '), { path: 'players.online', segments: ['players', 'online'], op: '>=', value: 100 });
+  assert.deepEqual(parseJsonAssertion(' players.online >= 100 '), {
+    path: 'players.online',
+    segments: ['players', 'online'],
+    op: '>=',
+    value: 100,
+  });
   assert.equal(parseJsonAssertion('status == all good').value, 'all good');
 });
 
 test('parseJsonAssertion: bad assertions say what was expected', () => {
-  throwsUsage(() => parseJsonAssertion('players.online'), "--http-json expects <path><op><value> with op one of == != >= <= > <, such as players.online>=100, got 'players.online'");
-  throwsUsage(() => parseJsonAssertion('status=ok'), "--http-json expects <path><op><value> with op one of == != >= <= > <, such as players.online>=100, got 'status=ok'");
+  throwsUsage(
+    () => parseJsonAssertion('players.online'),
+    "--http-json expects <path><op><value> with op one of == != >= <= > <, such as players.online>=100, got 'players.online'",
+  );
+  throwsUsage(
+    () => parseJsonAssertion('status=ok'),
+    "--http-json expects <path><op><value> with op one of == != >= <= > <, such as players.online>=100, got 'status=ok'",
+  );
   throwsUsage(() => parseJsonAssertion('>=100'), "--http-json expects a path before '>=' ($ for the whole document), got '>=100'");
-  throwsUsage(() => parseJsonAssertion('a..b==1'), "--http-json expects a dotted path such as players.online or checks.0.status, got 'a..b' in 'a..b==1'");
-  throwsUsage(() => parseJsonAssertion('.a==1'), "--http-json expects a dotted path such as players.online or checks.0.status, got '.a' in '.a==1'");
-  throwsUsage(() => parseJsonAssertion('$.==1'), "--http-json expects a dotted path such as players.online or checks.0.status, got '$.' in '$.==1'");
+  throwsUsage(
+    () => parseJsonAssertion('a..b==1'),
+    "--http-json expects a dotted path such as players.online or checks.0.status, got 'a..b' in 'a..b==1'",
+  );
+  throwsUsage(
+    () => parseJsonAssertion('.a==1'),
+    "--http-json expects a dotted path such as players.online or checks.0.status, got '.a' in '.a==1'",
+  );
+  throwsUsage(
+    () => parseJsonAssertion('$.==1'),
+    "--http-json expects a dotted path such as players.online or checks.0.status, got '$.' in '$.==1'",
+  );
   throwsUsage(() => parseJsonAssertion('status=='), "--http-json expects a value after '==', got 'status=='");
-  throwsUsage(() => parseJsonAssertion('players.online>=lots'), "--http-json expects a number after '>=', got 'lots' in 'players.online>=lots'");
+  throwsUsage(
+    () => parseJsonAssertion('players.online>=lots'),
+    "--http-json expects a number after '>=', got 'lots' in 'players.online>=lots'",
+  );
   throwsUsage(() => parseJsonAssertion('a<"5"'), `--http-json expects a number after '<', got '"5"' in 'a<"5"'`);
-  throwsUsage(() => parseJsonAssertion('a', 'probes[1].http.json'), "probes[1].http.json expects <path><op><value> with op one of == != >= <= > <, such as players.online>=100, got 'a'");
+  throwsUsage(
+    () => parseJsonAssertion('a', 'probes[1].http.json'),
+    "probes[1].http.json expects <path><op><value> with op one of == != >= <= > <, such as players.online>=100, got 'a'",
+  );
 });
 
 const base: ResponseAssertions = { statuses: [...DEFAULT_STATUSES], headers: [], json: [] };
@@ -118,14 +179,29 @@ test('checkResponse: status list', () => {
 test('checkResponse: headers, case-insensitive names, exact trimmed values', () => {
   const spec = { ...base, headers: [parseHeaderAssertion('X-Ready: yes')] };
   assert.deepEqual(checkResponse(spec, { statusCode: 200, headers: { 'x-ready': ' yes ' } }), { ok: true, detail: 'HTTP 200' });
-  assert.deepEqual(checkResponse(spec, { statusCode: 200, headers: { 'x-ready': 'no' } }), { ok: false, detail: 'header x-ready: "no" (expected "yes")' });
-  assert.deepEqual(checkResponse(spec, { statusCode: 200, headers: { 'x-ready': 'Yes' } }), { ok: false, detail: 'header x-ready: "Yes" (expected "yes")' });
-  assert.deepEqual(checkResponse(spec, { statusCode: 200, headers: {} }), { ok: false, detail: 'header x-ready is missing (expected "yes")' });
+  assert.deepEqual(checkResponse(spec, { statusCode: 200, headers: { 'x-ready': 'no' } }), {
+    ok: false,
+    detail: 'header x-ready: "no" (expected "yes")',
+  });
+  assert.deepEqual(checkResponse(spec, { statusCode: 200, headers: { 'x-ready': 'Yes' } }), {
+    ok: false,
+    detail: 'header x-ready: "Yes" (expected "yes")',
+  });
+  assert.deepEqual(checkResponse(spec, { statusCode: 200, headers: {} }), {
+    ok: false,
+    detail: 'header x-ready is missing (expected "yes")',
+  });
   assert.deepEqual(checkResponse(spec, { statusCode: 200, headers: { 'x-ready': ['no', 'yes'] } }), { ok: true, detail: 'HTTP 200' });
-  assert.deepEqual(checkResponse(spec, { statusCode: 200, headers: { 'x-ready': ['no', 'maybe'] } }), { ok: false, detail: 'header x-ready: "no", "maybe" (expected "yes")' });
+  assert.deepEqual(checkResponse(spec, { statusCode: 200, headers: { 'x-ready': ['no', 'maybe'] } }), {
+    ok: false,
+    detail: 'header x-ready: "no", "maybe" (expected "yes")',
+  });
   // The status is judged first.
   assert.deepEqual(checkResponse(spec, { statusCode: 500, headers: {} }), { ok: false, detail: 'HTTP 500 (expected 200-399)' });
-  assert.deepEqual(checkHead(spec, { statusCode: 200, headers: { 'x-ready': 'no' } }), { ok: false, detail: 'header x-ready: "no" (expected "yes")' });
+  assert.deepEqual(checkHead(spec, { statusCode: 200, headers: { 'x-ready': 'no' } }), {
+    ok: false,
+    detail: 'header x-ready: "no" (expected "yes")',
+  });
 });
 
 test('checkResponse: body pattern', () => {
@@ -139,10 +215,21 @@ test('checkResponse: body pattern', () => {
 });
 
 test('checkResponse: JSON paths with each operator', () => {
-  const body = JSON.stringify({ players: { online: 12, max: 100 }, status: 'ok', checks: [{ status: 'pass' }, { status: 'fail' }], db: null, tags: ['a'], count: '100' });
-  const judge = (...assertions: string[]) => checkResponse({ ...base, json: assertions.map((a) => parseJsonAssertion(a)) }, { ...ok, body });
+  const body = JSON.stringify({
+    players: { online: 12, max: 100 },
+    status: 'ok',
+    checks: [{ status: 'pass' }, { status: 'fail' }],
+    db: null,
+    tags: ['a'],
+    count: '100',
+  });
+  const judge = (...assertions: string[]) =>
+    checkResponse({ ...base, json: assertions.map((a) => parseJsonAssertion(a)) }, { ...ok, body });
   assert.deepEqual(judge('players.online>=100'), { ok: false, detail: 'players.online is 12 (expected >= 100)' });
-  assert.deepEqual(judge('players.online>=12', 'players.online<=12', 'players.online>11', 'players.online<13'), { ok: true, detail: 'HTTP 200' });
+  assert.deepEqual(judge('players.online>=12', 'players.online<=12', 'players.online>11', 'players.online<13'), {
+    ok: true,
+    detail: 'HTTP 200',
+  });
   assert.deepEqual(judge('players.online>12'), { ok: false, detail: 'players.online is 12 (expected > 12)' });
   assert.deepEqual(judge('players.online<12'), { ok: false, detail: 'players.online is 12 (expected < 12)' });
   assert.deepEqual(judge('players.online<=11'), { ok: false, detail: 'players.online is 12 (expected <= 11)' });
@@ -174,7 +261,10 @@ test('checkResponse: the whole document, bodies that are not JSON, long values',
   assert.deepEqual(judge('$.0==1', '[1]'), { ok: true, detail: 'HTTP 200' });
   assert.deepEqual(judge('status==ok', 'status: ok'), { ok: false, detail: 'body is not JSON' });
   assert.deepEqual(judge('status==ok', ''), { ok: false, detail: 'body is not JSON' });
-  assert.deepEqual(judge('status==ok', JSON.stringify({ status: 'x'.repeat(200) })), { ok: false, detail: `status is "${'x'.repeat(58)}… (expected == "ok")` });
+  assert.deepEqual(judge('status==ok', JSON.stringify({ status: 'x'.repeat(200) })), {
+    ok: false,
+    detail: `status is "${'x'.repeat(58)}… (expected == "ok")`,
+  });
   // Keys are own properties only.
   assert.deepEqual(judge('constructor==1', '{}'), { ok: false, detail: 'constructor is missing' });
   // The body pattern is checked before the JSON.

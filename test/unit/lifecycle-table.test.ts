@@ -47,25 +47,33 @@ test('healthy: READY=1 from starting ("ready") and from reloading ("reloaded"); 
 
 test('unhealthy: acted on while starting, running or reloading; the kill and the watchdog trigger, with their log lines', () => {
   for (const state of ['starting', 'running', 'reloading'] as State[]) {
-    assert.deepEqual(transition(at(state), { type: 'unhealthy', reason: 'hung', action: 'kill' }), {
-      machine: at('stopping', { cause: { kind: 'unhealthy', reason: 'hung' } }),
-      effects: [
-        { type: 'log', level: 'error', msg: 'unhealthy: killing the child', fields: { reason: 'hung' } },
-        { type: 'notify', lines: ['STATUS=unhealthy, killing the app: hung'] },
-        { type: 'stop-probing' },
-        { type: 'terminate-tree' },
-        { type: 'arm-deadline' },
-      ],
-    }, state);
-    assert.deepEqual(transition(at(state), { type: 'unhealthy', reason: 'hung', action: 'watchdog' }), {
-      machine: at('stopping', { cause: { kind: 'unhealthy', reason: 'hung' } }),
-      effects: [
-        { type: 'log', level: 'error', msg: "unhealthy: triggering systemd's watchdog", fields: { reason: 'hung' } },
-        { type: 'notify', lines: ['WATCHDOG=trigger', 'STATUS=unhealthy, watchdog triggered: hung'] },
-        { type: 'stop-probing' },
-        { type: 'arm-deadline' },
-      ],
-    }, state);
+    assert.deepEqual(
+      transition(at(state), { type: 'unhealthy', reason: 'hung', action: 'kill' }),
+      {
+        machine: at('stopping', { cause: { kind: 'unhealthy', reason: 'hung' } }),
+        effects: [
+          { type: 'log', level: 'error', msg: 'unhealthy: killing the child', fields: { reason: 'hung' } },
+          { type: 'notify', lines: ['STATUS=unhealthy, killing the app: hung'] },
+          { type: 'stop-probing' },
+          { type: 'terminate-tree' },
+          { type: 'arm-deadline' },
+        ],
+      },
+      state,
+    );
+    assert.deepEqual(
+      transition(at(state), { type: 'unhealthy', reason: 'hung', action: 'watchdog' }),
+      {
+        machine: at('stopping', { cause: { kind: 'unhealthy', reason: 'hung' } }),
+        effects: [
+          { type: 'log', level: 'error', msg: "unhealthy: triggering systemd's watchdog", fields: { reason: 'hung' } },
+          { type: 'notify', lines: ['WATCHDOG=trigger', 'STATUS=unhealthy, watchdog triggered: hung'] },
+          { type: 'stop-probing' },
+          { type: 'arm-deadline' },
+        ],
+      },
+      state,
+    );
   }
   for (const state of ['stopping', 'reaping', 'done'] as State[]) {
     const m = at(state);
@@ -75,16 +83,20 @@ test('unhealthy: acted on while starting, running or reloading; the kill and the
 
 test('a stop signal in each state: relayed and logged where the app runs, remembered (and logged) where it is gone', () => {
   for (const state of ['starting', 'running', 'reloading'] as State[]) {
-    assert.deepEqual(transition(at(state), { type: 'signal', signal: 'SIGINT' }), {
-      machine: at('stopping', { cause: { kind: 'signal', signal: 'SIGINT' }, stopRequested: 'SIGINT' }),
-      effects: [
-        { type: 'relay', signal: 'SIGINT' },
-        { type: 'log', level: 'info', msg: 'stopping: signal relayed', fields: { signal: 'SIGINT' } },
-        { type: 'notify', lines: ['STOPPING=1', 'STATUS=stopping on SIGINT'] },
-        { type: 'stop-probing' },
-        { type: 'arm-deadline' },
-      ],
-    }, state);
+    assert.deepEqual(
+      transition(at(state), { type: 'signal', signal: 'SIGINT' }),
+      {
+        machine: at('stopping', { cause: { kind: 'signal', signal: 'SIGINT' }, stopRequested: 'SIGINT' }),
+        effects: [
+          { type: 'relay', signal: 'SIGINT' },
+          { type: 'log', level: 'info', msg: 'stopping: signal relayed', fields: { signal: 'SIGINT' } },
+          { type: 'notify', lines: ['STOPPING=1', 'STATUS=stopping on SIGINT'] },
+          { type: 'stop-probing' },
+          { type: 'arm-deadline' },
+        ],
+      },
+      state,
+    );
   }
   const stopping = at('stopping', { cause: { kind: 'unhealthy', reason: 'hung' } });
   assert.deepEqual(transition(stopping, { type: 'signal', signal: 'SIGQUIT' }), {
@@ -95,10 +107,16 @@ test('a stop signal in each state: relayed and logged where the app runs, rememb
     ],
   });
   for (const state of ['reaping', 'done'] as State[]) {
-    assert.deepEqual(transition(at(state, { child: exited }), { type: 'signal', signal: 'SIGTERM' }), {
-      machine: at(state, { child: exited, stopRequested: 'SIGTERM' }),
-      effects: [{ type: 'log', level: 'info', msg: 'stopping: signal received while the app was exiting', fields: { signal: 'SIGTERM' } }],
-    }, state);
+    assert.deepEqual(
+      transition(at(state, { child: exited }), { type: 'signal', signal: 'SIGTERM' }),
+      {
+        machine: at(state, { child: exited, stopRequested: 'SIGTERM' }),
+        effects: [
+          { type: 'log', level: 'info', msg: 'stopping: signal received while the app was exiting', fields: { signal: 'SIGTERM' } },
+        ],
+      },
+      state,
+    );
     // Any other signal then: nothing at all.
     const m = at(state, { child: exited });
     assert.deepEqual(transition(m, { type: 'signal', signal: 'SIGUSR1' }), { machine: m, effects: [] }, state);
@@ -111,7 +129,8 @@ test('the first stop signal is the one remembered; other signals never count as 
   m = transition(m, { type: 'signal', signal: 'SIGTERM' }).machine;
   assert.equal(m.stopRequested, 'SIGINT');
   for (const signal of ['SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'] as const) {
-    for (const state of ALL_STATES) assert.equal(transition(at(state), { type: 'signal', signal }).machine.stopRequested, undefined, `${signal} in ${state}`);
+    for (const state of ALL_STATES)
+      assert.equal(transition(at(state), { type: 'signal', signal }).machine.stopRequested, undefined, `${signal} in ${state}`);
   }
 });
 
@@ -126,13 +145,17 @@ test('SIGHUP: a reload once READY stands, a plain relay before it and while relo
     ],
   });
   for (const state of ['starting', 'reloading', 'stopping'] as State[]) {
-    assert.deepEqual(transition(at(state), { type: 'signal', signal: 'SIGHUP' }), {
-      machine: at(state),
-      effects: [
-        { type: 'relay', signal: 'SIGHUP' },
-        { type: 'log', level: 'info', msg: 'signal relayed', fields: { signal: 'SIGHUP' } },
-      ],
-    }, state);
+    assert.deepEqual(
+      transition(at(state), { type: 'signal', signal: 'SIGHUP' }),
+      {
+        machine: at(state),
+        effects: [
+          { type: 'relay', signal: 'SIGHUP' },
+          { type: 'log', level: 'info', msg: 'signal relayed', fields: { signal: 'SIGHUP' } },
+        ],
+      },
+      state,
+    );
   }
 });
 
@@ -188,11 +211,17 @@ test('the tree gone: exit only from reaping', () => {
   }
 });
 
-test('finalCause: a stop asked for wins over an unhealthy kill, except systemd\'s SIGABRT; otherwise the cause', () => {
+test("finalCause: a stop asked for wins over an unhealthy kill, except systemd's SIGABRT; otherwise the cause", () => {
   assert.equal(finalCause(at('done')), undefined);
   assert.deepEqual(finalCause(at('done', { stopRequested: 'SIGTERM' })), { kind: 'signal', signal: 'SIGTERM' });
-  assert.deepEqual(finalCause(at('done', { cause: { kind: 'unhealthy', reason: 'r' }, stopRequested: 'SIGINT' })), { kind: 'signal', signal: 'SIGINT' });
-  assert.deepEqual(finalCause(at('done', { cause: { kind: 'unhealthy', reason: 'r' }, stopRequested: 'SIGABRT' })), { kind: 'unhealthy', reason: 'r' });
+  assert.deepEqual(finalCause(at('done', { cause: { kind: 'unhealthy', reason: 'r' }, stopRequested: 'SIGINT' })), {
+    kind: 'signal',
+    signal: 'SIGINT',
+  });
+  assert.deepEqual(finalCause(at('done', { cause: { kind: 'unhealthy', reason: 'r' }, stopRequested: 'SIGABRT' })), {
+    kind: 'unhealthy',
+    reason: 'r',
+  });
   assert.deepEqual(finalCause(at('done', { cause: { kind: 'unhealthy', reason: 'r' } })), { kind: 'unhealthy', reason: 'r' });
 });
 

@@ -11,7 +11,8 @@ function run(events: Event[], from: Machine = initialMachine) {
     for (const e of t.effects) {
       if (e.type === 'notify') effects.push(`notify ${e.lines.join('|')}`);
       else if (e.type === 'relay') effects.push(`relay ${e.signal}`);
-      else if (e.type === 'exit') effects.push(`exit ${finalCause(machine)?.kind ?? 'none'} ${machine.child!.code ?? machine.child!.signal}`);
+      else if (e.type === 'exit')
+        effects.push(`exit ${finalCause(machine)?.kind ?? 'none'} ${machine.child!.code ?? machine.child!.signal}`);
       else if (e.type !== 'log') effects.push(e.type);
     }
   }
@@ -19,7 +20,10 @@ function run(events: Event[], from: Machine = initialMachine) {
 }
 
 test('healthy once: READY=1 is sent exactly once', () => {
-  const { machine, effects } = run([{ type: 'healthy', detail: 'GET / passed in 2ms' }, { type: 'healthy', detail: 'again' }]);
+  const { machine, effects } = run([
+    { type: 'healthy', detail: 'GET / passed in 2ms' },
+    { type: 'healthy', detail: 'again' },
+  ]);
   assert.equal(machine.state, 'running');
   assert.deepEqual(effects, ['notify READY=1|STATUS=healthy: GET / passed in 2ms']);
 });
@@ -35,10 +39,14 @@ test('unhealthy: status, stop probing, TERM the tree, arm the deadline; then KIL
   assert.equal(machine.state, 'done');
   assert.deepEqual(effects.slice(1), [
     'notify STATUS=unhealthy, killing the app: timed out',
-    'stop-probing', 'terminate-tree', 'arm-deadline',
+    'stop-probing',
+    'terminate-tree',
+    'arm-deadline',
     'kill-tree',
-    'stop-probing', 'watch-tree',
-    'disarm-deadline', 'exit unhealthy SIGKILL',
+    'stop-probing',
+    'watch-tree',
+    'disarm-deadline',
+    'exit unhealthy SIGKILL',
   ]);
 });
 
@@ -51,10 +59,15 @@ test('a stop signal: STOPPING=1, relay, deadline; the first cause is kept', () =
     { type: 'tree-gone' },
   ]);
   assert.deepEqual(effects, [
-    'relay SIGTERM', 'notify STOPPING=1|STATUS=stopping on SIGTERM', 'stop-probing', 'arm-deadline',
+    'relay SIGTERM',
+    'notify STOPPING=1|STATUS=stopping on SIGTERM',
+    'stop-probing',
+    'arm-deadline',
     'relay SIGINT',
-    'stop-probing', 'watch-tree',
-    'disarm-deadline', 'exit signal 0',
+    'stop-probing',
+    'watch-tree',
+    'disarm-deadline',
+    'exit signal 0',
   ]);
   assert.deepEqual(machine.cause, { kind: 'signal', signal: 'SIGTERM' });
 });
@@ -77,15 +90,22 @@ test('the child exiting on its own: STATUS says so, leftovers get TERM and a dea
     { type: 'tree-gone' },
   ]);
   assert.deepEqual(effects.slice(1), [
-    'stop-probing', 'notify STATUS=app exited with code 3', 'reap-tree',
+    'stop-probing',
+    'notify STATUS=app exited with code 3',
+    'reap-tree',
     'kill-tree',
-    'disarm-deadline', 'exit signal 3',
+    'disarm-deadline',
+    'exit signal 3',
   ]);
   assert.equal(machine.state, 'done');
 });
 
 test('verdicts after a stop began are ignored', () => {
-  const { effects } = run([{ type: 'signal', signal: 'SIGQUIT' }, { type: 'healthy', detail: 'x' }, { type: 'unhealthy', reason: 'y', action: 'kill' }]);
+  const { effects } = run([
+    { type: 'signal', signal: 'SIGQUIT' },
+    { type: 'healthy', detail: 'x' },
+    { type: 'unhealthy', reason: 'y', action: 'kill' },
+  ]);
   assert.deepEqual(effects, ['relay SIGQUIT', 'notify STOPPING=1|STATUS=stopping on SIGQUIT', 'stop-probing', 'arm-deadline']);
 });
 
@@ -98,10 +118,14 @@ test('--on-unhealthy watchdog: WATCHDOG=trigger, stop pinging, and a deadline in
     { type: 'tree-gone' },
   ]);
   assert.deepEqual(effects.slice(1), [
-    'notify WATCHDOG=trigger|STATUS=unhealthy, watchdog triggered: hung', 'stop-probing', 'arm-deadline',
+    'notify WATCHDOG=trigger|STATUS=unhealthy, watchdog triggered: hung',
+    'stop-probing',
+    'arm-deadline',
     'relay SIGABRT',
-    'stop-probing', 'watch-tree',
-    'disarm-deadline', 'exit unhealthy SIGABRT',
+    'stop-probing',
+    'watch-tree',
+    'disarm-deadline',
+    'exit unhealthy SIGABRT',
   ]);
   assert.equal(machine.state, 'done');
 });
@@ -114,7 +138,9 @@ test('a reload: SIGHUP after READY sends RELOADING=1, relays, waits for fresh pr
     { type: 'healthy', detail: 'reloaded' },
   ]);
   assert.deepEqual(effects.slice(1), [
-    'notify-reloading', 'relay SIGHUP', 'await-fresh-probes',
+    'notify-reloading',
+    'relay SIGHUP',
+    'await-fresh-probes',
     'relay SIGHUP',
     'notify READY=1|STATUS=healthy: reloaded',
   ]);
@@ -133,30 +159,37 @@ test('a reload asked by sdwrap reload: as a SIGHUP, less RELOADING=1 (systemd re
   // Before READY=1 there is nothing to reload: the control socket refuses, and the table ignores it.
   assert.deepEqual(effects, ['notify READY=1|STATUS=healthy: ok', ...reload, ...reload, 'notify READY=1|STATUS=healthy: reloaded']);
   assert.equal(machine.state, 'running');
-  for (const from of [
-    [{ type: 'signal', signal: 'SIGTERM' }],
-    [{ type: 'child-exit', status: { code: 0, signal: null } }],
-  ] as Event[][]) {
+  for (const from of [[{ type: 'signal', signal: 'SIGTERM' }], [{ type: 'child-exit', status: { code: 0, signal: null } }]] as Event[][]) {
     const stopping = run([{ type: 'healthy', detail: 'ok' }, ...from, { type: 'reload-request' }]);
     assert.ok(!stopping.effects.includes('relay SIGHUP'), `${from[0]!.type}: ${stopping.effects.join(', ')}`);
   }
 });
 
 test('SIGABRT (systemd watchdog) stops like SIGTERM', () => {
-  const { effects } = run([{ type: 'healthy', detail: 'ok' }, { type: 'signal', signal: 'SIGABRT' }]);
+  const { effects } = run([
+    { type: 'healthy', detail: 'ok' },
+    { type: 'signal', signal: 'SIGABRT' },
+  ]);
   assert.deepEqual(effects.slice(1), ['relay SIGABRT', 'notify STOPPING=1|STATUS=stopping on SIGABRT', 'stop-probing', 'arm-deadline']);
 });
 
 test('a stop signal while the app is already exiting, or after, is remembered (no restart), nothing else', () => {
   for (const late of [[], [{ type: 'tree-gone' } as const]]) {
-    const { machine, effects } = run([{ type: 'child-exit', status: { code: 1, signal: null } }, ...late, { type: 'signal', signal: 'SIGINT' }]);
+    const { machine, effects } = run([
+      { type: 'child-exit', status: { code: 1, signal: null } },
+      ...late,
+      { type: 'signal', signal: 'SIGINT' },
+    ]);
     assert.deepEqual(finalCause(machine), { kind: 'signal', signal: 'SIGINT' });
     assert.ok(!effects.includes('relay SIGINT'));
   }
 });
 
-test('a stop asked for during an unhealthy kill wins (clean stop, no restart); systemd\'s SIGABRT does not', () => {
-  const kill = [{ type: 'healthy', detail: 'ok' }, { type: 'unhealthy', reason: 'hung', action: 'kill' }] as const;
+test("a stop asked for during an unhealthy kill wins (clean stop, no restart); systemd's SIGABRT does not", () => {
+  const kill = [
+    { type: 'healthy', detail: 'ok' },
+    { type: 'unhealthy', reason: 'hung', action: 'kill' },
+  ] as const;
   const stopped = run([...kill, { type: 'signal', signal: 'SIGTERM' }]);
   assert.deepEqual(stopped.effects.slice(-1), ['relay SIGTERM']);
   assert.deepEqual(finalCause(stopped.machine), { kind: 'signal', signal: 'SIGTERM' });

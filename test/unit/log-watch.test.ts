@@ -65,21 +65,56 @@ for (const pattern of [LITERAL, REGEX]) {
     const text = 'a\nx deadline has elapsed y\nb\ndeadline has elapsed\n';
     for (const size of [1, 2, 3, 5, 7, 13, 26]) assert.equal(matchingLines(pattern, bytewise(text, size)), 2, `chunks of ${size}`);
     assert.equal(matchingLines(pattern, out('deadline has ', 'elapsed\n')), 1);
-    assert.equal(matchingLines(pattern, out('deadline has elapsed', '\nok\n')), 1, 'a match in the carried part counts once, when its line ends');
+    assert.equal(
+      matchingLines(pattern, out('deadline has elapsed', '\nok\n')),
+      1,
+      'a match in the carried part counts once, when its line ends',
+    );
     assert.equal(matchingLines(pattern, out('deadline has elapsed')), 0, 'a line is only judged once it ends');
   });
 
   test(`${pattern}: stdout and stderr carries are kept apart, their counts added`, () => {
-    assert.equal(matchingLines(pattern, [['stdout', 'deadline has '], ['stderr', 'elapsed\n'], ['stdout', '\n']]), 0);
-    assert.equal(matchingLines(pattern, [['stdout', 'deadline has elapsed'], ['stderr', '\n'], ['stderr', 'x\n']]), 0, 'stderr does not end a stdout line');
-    assert.equal(matchingLines(pattern, [['stdout', 'deadline has elapsed'], ['stderr', 'deadline has'], ['stdout', '\n'], ['stderr', ' elapsed\n']]), 2);
+    assert.equal(
+      matchingLines(pattern, [
+        ['stdout', 'deadline has '],
+        ['stderr', 'elapsed\n'],
+        ['stdout', '\n'],
+      ]),
+      0,
+    );
+    assert.equal(
+      matchingLines(pattern, [
+        ['stdout', 'deadline has elapsed'],
+        ['stderr', '\n'],
+        ['stderr', 'x\n'],
+      ]),
+      0,
+      'stderr does not end a stdout line',
+    );
+    assert.equal(
+      matchingLines(pattern, [
+        ['stdout', 'deadline has elapsed'],
+        ['stderr', 'deadline has'],
+        ['stdout', '\n'],
+        ['stderr', ' elapsed\n'],
+      ]),
+      2,
+    );
   });
 
   test(`${pattern}: the carry is capped; the rest of an overlong line is not matched`, () => {
     const filler = 'x'.repeat(MAX_CARRY + 10);
     assert.equal(matchingLines(pattern, out(filler, 'deadline has elapsed', '\n')), 0, 'beyond the cap');
-    assert.equal(matchingLines(pattern, out('deadline has elapsed', filler, filler, '\n')), 1, 'the head of an overlong line still counts, once');
-    assert.equal(matchingLines(pattern, out(filler, filler, 'deadline has elapsed\ndeadline has elapsed\n')), 1, 'the next line is whole again');
+    assert.equal(
+      matchingLines(pattern, out('deadline has elapsed', filler, filler, '\n')),
+      1,
+      'the head of an overlong line still counts, once',
+    );
+    assert.equal(
+      matchingLines(pattern, out(filler, filler, 'deadline has elapsed\ndeadline has elapsed\n')),
+      1,
+      'the next line is whole again',
+    );
   });
 
   test(`${pattern}: a multibyte character split across chunks breaks nothing`, () => {
@@ -127,7 +162,7 @@ test('patterns that can match empty count every line and terminate', () => {
   assert.equal(matchingLines(/(?:)/, bytewise('a\nb\n')), 2);
 });
 
-test('flags: the user\'s are kept, g, y and m are harmless; escaped punctuation matches literally', () => {
+test("flags: the user's are kept, g, y and m are harmless; escaped punctuation matches literally", () => {
   assert.equal(matchingLines(/DEADLINE/i, out('deadline\nDeadLine\nnope\n')), 2);
   assert.equal(matchingLines(/deadline/gy, out('x deadline\ndeadline\n')), 2);
   assert.equal(matchingLines(/^deadline/m, out('x deadline\ndeadline\n')), 1);
@@ -204,7 +239,23 @@ test('plain-text patterns are recognised; anything a regular expression decides 
   assert.equal(plainText(/deadline\.exceeded \(grpc\)/), 'deadline.exceeded (grpc)');
   assert.equal(plainText(new RegExp('a/b')), 'a/b');
   assert.equal(plainText(/délai dépassé/u), 'délai dépassé');
-  for (const pattern of [/DEADLINE/i, /^x/, /x$/, /a.b/, /a|b/, /ab?/, /a*/, /[ab]/, /(ab)/, /a{2}/, /\d/, /\bx/, /\x41/, /(?:)/, /\uFFFD/]) {
+  for (const pattern of [
+    /DEADLINE/i,
+    /^x/,
+    /x$/,
+    /a.b/,
+    /a|b/,
+    /ab?/,
+    /a*/,
+    /[ab]/,
+    /(ab)/,
+    /a{2}/,
+    /\d/,
+    /\bx/,
+    /\x41/,
+    /(?:)/,
+    /\uFFFD/,
+  ]) {
     assert.equal(plainText(pattern), undefined, String(pattern));
   }
 });
@@ -224,13 +275,25 @@ test('a plain-text pattern, searched as bytes, counts the lines a regular expres
     s >>>= 0;
     return s % n;
   };
-  const pieces = ['deadline has elapsed', 'deadline has', ' elapsed', 'deadline', 'é', '日本', '\r', '\n', '\n', 'ok ', 'x'.repeat(MAX_CARRY / 4)];
+  const pieces = [
+    'deadline has elapsed',
+    'deadline has',
+    ' elapsed',
+    'deadline',
+    'é',
+    '日本',
+    '\r',
+    '\n',
+    '\n',
+    'ok ',
+    'x'.repeat(MAX_CARRY / 4),
+  ];
   for (let round = 0; round < 60; round++) {
     let text = '';
     for (let i = r(60); i > 0; i--) text += pieces[r(pieces.length)];
     const bytes = Buffer.from(text);
     const feeds: Feed[] = [];
-    for (let at = 0; at < bytes.length; ) {
+    for (let at = 0; at < bytes.length;) {
       const size = 1 + r(r(2) === 0 ? 40 : 70_000);
       feeds.push([r(4) === 0 ? 'stderr' : 'stdout', bytes.subarray(at, at + size)]);
       at += size;

@@ -145,7 +145,7 @@ async function start(raw: RawOptions, modes: Record<string, Mode> = {}): Promise
 
 const sent = (h: Harness) => h.sent.map((s) => `${s.at} ${s.lines.join('|')}`).join('\n');
 
-test('WATCHDOG=1 every half period once READY is out, never before; its cadence is the fake clock\'s', async () => {
+test("WATCHDOG=1 every half period once READY is out, never before; its cadence is the fake clock's", async () => {
   // Readiness stalls at first: the app is not ready, though liveness passes.
   const h = await start({ probe: ['readiness:tcp:127.0.0.1:2', 'liveness:tcp:127.0.0.1:1'], interval: '1s' }, { 2: 'stall' });
   await h.clock.advanceTo(6000);
@@ -167,7 +167,10 @@ test('a stalled liveness probe: pings stop once its last success is older than t
   // --interval 1s under WatchdogSec=3s is shortened to 300ms (3 x 300 + 100 <= 1000): freshness 1000 ms.
   const h = await start({ probe: ['liveness:tcp:127.0.0.1:1'], interval: '1s' });
   const probe = h.probes.get('1')!;
-  assert.ok(h.logs.some((l) => /--interval 1s -> 300ms so a hang is detected within WatchdogSec\/3/.test(String(l.msg))), JSON.stringify(h.logs));
+  assert.ok(
+    h.logs.some((l) => /--interval 1s -> 300ms so a hang is detected within WatchdogSec\/3/.test(String(l.msg))),
+    JSON.stringify(h.logs),
+  );
   const freshnessMs = 3 * 300 + 100;
   assert.equal(h.firstAt('READY=1'), 0, sent(h));
   await h.clock.advanceTo(5500);
@@ -180,13 +183,20 @@ test('a stalled liveness probe: pings stop once its last success is older than t
   assert.ok(!h.sent.some((s) => s.lines.some((l) => /unhealthy/.test(l))), sent(h));
   // 6000 is within 1000 ms of the last success: a ping. From 7500 on, none.
   assert.deepEqual(h.pings(), [1500, 3000, 4500, 6000], `stale after ${5400 + freshnessMs}:\n${sent(h)}`);
-  assert.ok(h.logs.some((l) => l.msg === 'not vouching: no fresh success' && l.probe === 'fake 1'), 'the debug log names the probe');
+  assert.ok(
+    h.logs.some((l) => l.msg === 'not vouching: no fresh success' && l.probe === 'fake 1'),
+    'the debug log names the probe',
+  );
   // The probe answers again: the next tick after a fresh success pings.
   probe.mode = 'ok';
   probe.release();
   await h.clock.advanceTo(13_500);
   assert.ok(probe.lastOkAt! > 12_000, `a fresh success: ${probe.lastOkAt}`);
-  assert.deepEqual(h.pings().filter((at) => at > 12_000), [13_500], sent(h));
+  assert.deepEqual(
+    h.pings().filter((at) => at > 12_000),
+    [13_500],
+    sent(h),
+  );
   assert.equal(probe.maxInFlight, 1, 'probes never overlap, even when one stalls past its timeout');
   assert.deepEqual(await h.stop(), { kind: 'code', code: 0 });
 });
@@ -204,11 +214,17 @@ test('only liveness decides: a readiness probe that fails after READY leaves the
   // Liveness fails twice (the threshold): the app is unhealthy, killed, and never vouched for again.
   h.probes.get('1')!.mode = 'fail';
   await h.clock.advanceTo(15_000);
-  const unhealthy = h.sent.find((s) => s.lines.some((l) => l.startsWith('STATUS=unhealthy, killing the app: fake 1: 2 consecutive probe failures')));
+  const unhealthy = h.sent.find((s) =>
+    s.lines.some((l) => l.startsWith('STATUS=unhealthy, killing the app: fake 1: 2 consecutive probe failures')),
+  );
   assert.ok(unhealthy, sent(h));
   // Liveness runs every 450 ms here (2 x 450 + 100 fits in WatchdogSec/3): failures at 9450 and 9900.
   assert.equal(unhealthy.at, 9900);
-  assert.deepEqual(h.pings().filter((at) => at > 9000), [], sent(h));
+  assert.deepEqual(
+    h.pings().filter((at) => at > 9000),
+    [],
+    sent(h),
+  );
   assert.deepEqual(await h.end({ code: null, signal: 'SIGTERM' }), { kind: 'code', code: 69 });
 });
 
@@ -225,7 +241,12 @@ test('no WATCHDOG_USEC: no ping at all, however healthy', async () => {
     pid: 4242,
     clock,
     signals: asSignals(signals),
-    spawn: async () => ({ pid: NO_SUCH_PID, stdout: undefined, stderr: undefined, exited: new Promise<ChildStatus>((resolve) => (exit = resolve)) }),
+    spawn: async () => ({
+      pid: NO_SUCH_PID,
+      stdout: undefined,
+      stderr: undefined,
+      exited: new Promise<ChildStatus>((resolve) => (exit = resolve)),
+    }),
   });
   await waitFor(() => logs.some((l) => l.msg === 'spawned'), { timeout: 5000 });
   await clock.advanceTo(60_000);

@@ -32,7 +32,10 @@ test('--stop-timeout longer than WatchdogSec/2 is warned about; exactly half is 
   assert.deepEqual(half.notes, []);
   const longer = planTiming({ ...base, intervalMs: 100, stopTimeoutMs: 15_001, watchdogMs: 30_000 });
   assert.deepEqual(longer.notes, [
-    { level: 'warn', msg: "--stop-timeout 15s 1ms is longer than WatchdogSec/2: if a hung app ignores SIGTERM, systemd's watchdog may fire before sdwrap's SIGKILL" },
+    {
+      level: 'warn',
+      msg: "--stop-timeout 15s 1ms is longer than WatchdogSec/2: if a hung app ignores SIGTERM, systemd's watchdog may fire before sdwrap's SIGKILL",
+    },
   ]);
   assert.deepEqual(planTiming({ ...base, stopTimeoutMs: 60_000, watchdogMs: undefined }).notes, [], 'no watchdog, no warning');
 });

@@ -17,7 +17,10 @@ test("the hardening block is the example unit's, setting for setting, in order",
     .map((line) => line.trim())
     .filter((line) => line !== '' && !line.startsWith('#') && !line.startsWith('-'))
     .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]);
-  assert.deepEqual(settings, HARDENING.map(([k, v]) => [k, v]));
+  assert.deepEqual(
+    settings,
+    HARDENING.map(([k, v]) => [k, v]),
+  );
   assert.ok(!HARDENING.some(([key]) => key === 'MemoryDenyWriteExecute'), 'MemoryDenyWriteExecute= breaks V8');
 });
 
@@ -56,7 +59,10 @@ test('WatchdogSec= is 3 x the longest liveness verdict bound + 10%, in whole sec
   const mixed = config({ probe: ['liveness:tcp:127.0.0.1:1', 'readiness:exec:sleep 1'], interval: '1s', timeout: '500ms' });
   // Liveness: 3 x 1s + 500ms = 3.5s; x 3 x 1.1 = 11.55s -> 12s, but 2 x --stop-timeout (10s) outweighs it.
   assert.equal(planUnitTimings(mixed).watchdogMs, 20_000);
-  assert.equal(planUnitTimings(config({ probe: ['liveness:tcp:127.0.0.1:1'], interval: '1s', timeout: '500ms', stopTimeout: '1s' })).watchdogMs, 12_000);
+  assert.equal(
+    planUnitTimings(config({ probe: ['liveness:tcp:127.0.0.1:1'], interval: '1s', timeout: '500ms', stopTimeout: '1s' })).watchdogMs,
+    12_000,
+  );
   // Only readiness probes: the pings vouch for sdwrap alone.
   assert.equal(planUnitTimings(config({ probe: ['readiness:tcp:127.0.0.1:1'], interval: '1min' })).watchdogMs, 30_000);
 });

@@ -59,7 +59,12 @@ test('only liveness decides: a failing or stale readiness probe changes nothing'
 });
 
 test('every liveness probe must be fine; the first one in the way is named', () => {
-  const probes = [probe('readiness', 'unhealthy'), probe('liveness'), probe('both', 'healthy', FRESH_MS + 1), probe('liveness', 'unhealthy')];
+  const probes = [
+    probe('readiness', 'unhealthy'),
+    probe('liveness'),
+    probe('both', 'healthy', FRESH_MS + 1),
+    probe('liveness', 'unhealthy'),
+  ];
   assert.deepEqual(vouchFor('running', probes, NOW), { vouch: false, why: 'stale', probe: 2 });
   assert.deepEqual(vouchFor('running', probes.slice(0, 2), NOW), { vouch: true });
 });
