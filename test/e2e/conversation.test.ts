@@ -23,18 +23,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import {
-  Container,
-  containerProblem,
-  describeFailure,
-  ensureBackportsRootfs,
-  failIfProblem,
-  IN_CONTAINER_NODE,
-  IN_CONTAINER_SDWRAP,
-  skipUnlessCI,
-  waitFor,
-} from './harness.js';
-import { dump, FAST_PROBE, fixture, healthz, logged, portsFrom, unitHelpers } from './units.js';
+import { Container, containerProblem, describeFailure, ensureBackportsRootfs, failIfProblem, skipUnlessCI, waitFor } from './harness.js';
+import { assertDynamicUserRunsSdwrap, dump, FAST_PROBE, fixture, healthz, logged, portsFrom, unitHelpers } from './units.js';
 
 /** The plain bookworm root (systemd 252) instead of the backports one. */
 const PLAIN_ROOT = process.env.SDWRAP_E2E_SYSTEMD === '252';
@@ -95,26 +85,7 @@ describe(
         systemdVersion = Number(/^systemd (\d+)/.exec(v.stdout)?.[1] ?? 0);
         log(`container runs systemd ${systemdVersion}${PLAIN_ROOT ? ' (SDWRAP_E2E_SYSTEMD=252)' : ' (bookworm-backports)'}`);
         if (!PLAIN_ROOT) assert.ok(systemdVersion >= 253, `the backports root should run systemd >= 253, runs ${v.stdout.split('\n')[0]}`);
-        const pre = await c.exec(
-          [
-            'systemd-run',
-            '--quiet',
-            '--wait',
-            '--pipe',
-            '--collect',
-            '-p',
-            'DynamicUser=yes',
-            IN_CONTAINER_NODE,
-            IN_CONTAINER_SDWRAP,
-            '--version',
-          ],
-          { timeoutMs: 30_000 },
-        );
-        assert.equal(
-          pre.code,
-          0,
-          `a DynamicUser= service cannot run ${IN_CONTAINER_SDWRAP} (world-readable checkout? npm run build?)\n${describeFailure(pre)}`,
-        );
+        await assertDynamicUserRunsSdwrap(c);
         // Every notification datagram goes to the journal (with its unit), as parsed by systemd.
         await c.exec(['systemd-analyze', 'log-level', 'debug'], { check: true, timeoutMs: 10_000 });
       },

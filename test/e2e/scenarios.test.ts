@@ -17,17 +17,18 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
+import { Container, containerProblem, failIfProblem, skipUnlessCI, waitFor } from './harness.js';
 import {
-  Container,
-  containerProblem,
-  describeFailure,
-  failIfProblem,
-  IN_CONTAINER_NODE,
-  IN_CONTAINER_SDWRAP,
-  skipUnlessCI,
-  waitFor,
-} from './harness.js';
-import { dump, FAST_PROBE, fixture, httpProbe, portsFrom, TIMEOUT_STOP_SEC, unitHelpers, WATCHDOG_SEC } from './units.js';
+  assertDynamicUserRunsSdwrap,
+  dump,
+  FAST_PROBE,
+  fixture,
+  httpProbe,
+  portsFrom,
+  TIMEOUT_STOP_SEC,
+  unitHelpers,
+  WATCHDOG_SEC,
+} from './units.js';
 
 const NOTIFIERS = ['native', 'systemd-notify'] as const;
 
@@ -45,26 +46,7 @@ describe('sdwrap under systemd (nspawn container)', { skip: skipUnlessCI(problem
       c = await Container.boot({ log: (m) => process.stderr.write(`# e2e: ${m}\n`) });
       // Preflight: the test units run as a DynamicUser=, which must be able to read
       // the bound checkout (a clone made under umask 077 cannot) and its build.
-      const pre = await c.exec(
-        [
-          'systemd-run',
-          '--quiet',
-          '--wait',
-          '--pipe',
-          '--collect',
-          '-p',
-          'DynamicUser=yes',
-          IN_CONTAINER_NODE,
-          IN_CONTAINER_SDWRAP,
-          '--version',
-        ],
-        { timeoutMs: 30_000 },
-      );
-      assert.equal(
-        pre.code,
-        0,
-        `a DynamicUser= service cannot run ${IN_CONTAINER_SDWRAP} (is the checkout world-readable, and built with npm run build?)\n${describeFailure(pre)}`,
-      );
+      await assertDynamicUserRunsSdwrap(c);
     },
     { timeout: 15 * 60_000 }, // a fresh machine debootstraps first (~1 min)
   );

@@ -34,7 +34,7 @@ import {
   skipUnlessCI,
   waitFor,
 } from './harness.js';
-import { dump, FAST_PROBE, fixture, healthz, logged, portsFrom, unitHelpers } from './units.js';
+import { assertDynamicUserRunsSdwrap, dump, FAST_PROBE, fixture, healthz, logged, portsFrom, unitHelpers } from './units.js';
 
 const port = portsFrom(18500);
 const SDWRAP_HOST = path.join(REPO_ROOT, 'bin/sdwrap.js');
@@ -158,26 +158,7 @@ describe(
           systemdVersion > 0 && systemdVersion < 253,
           `the plain bookworm root should run systemd 252, runs ${v.stdout.split('\n')[0]}`,
         );
-        const pre = await c.exec(
-          [
-            'systemd-run',
-            '--quiet',
-            '--wait',
-            '--pipe',
-            '--collect',
-            '-p',
-            'DynamicUser=yes',
-            IN_CONTAINER_NODE,
-            IN_CONTAINER_SDWRAP,
-            '--version',
-          ],
-          { timeoutMs: 30_000 },
-        );
-        assert.equal(
-          pre.code,
-          0,
-          `a DynamicUser= service cannot run ${IN_CONTAINER_SDWRAP} (world-readable checkout? npm run build?)\n${describeFailure(pre)}`,
-        );
+        await assertDynamicUserRunsSdwrap(c);
       },
       { timeout: 15 * 60_000 },
     );

@@ -81,6 +81,33 @@ export function makeUnit(name: string, u: TestUnit): string {
   });
 }
 
+/**
+ * Preflight: the test units run as a DynamicUser=, which must be able to read the bound checkout (a clone made
+ * under umask 077 cannot) and its build.
+ */
+export async function assertDynamicUserRunsSdwrap(c: Container): Promise<void> {
+  const pre = await c.exec(
+    [
+      'systemd-run',
+      '--quiet',
+      '--wait',
+      '--pipe',
+      '--collect',
+      '-p',
+      'DynamicUser=yes',
+      IN_CONTAINER_NODE,
+      IN_CONTAINER_SDWRAP,
+      '--version',
+    ],
+    { timeoutMs: 30_000 },
+  );
+  assert.equal(
+    pre.code,
+    0,
+    `a DynamicUser= service cannot run ${IN_CONTAINER_SDWRAP} (is the checkout world-readable, and built with npm run build?)\n${describeFailure(pre)}`,
+  );
+}
+
 /** One of sdwrap's JSON log lines. */
 export type LogLine = Record<string, unknown>;
 /** The log lines whose msg is exactly msg. */
