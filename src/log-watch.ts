@@ -9,6 +9,7 @@ import { StringDecoder } from 'node:string_decoder';
 import { ByteSearch, SEARCH_BUFFER_BYTES } from './byte-search.js';
 import type { Clock } from './clock.js';
 import { formatSpan } from './duration.js';
+import { InternalError } from './errors.js';
 
 export interface LogWatchOptions {
   pattern: RegExp;
@@ -237,8 +238,8 @@ export class SymptomCounter {
 
   constructor(options: LogWatchOptions, clock: Clock, onTrip: (reason: string) => void) {
     if (!Number.isInteger(options.max) || options.max < 0)
-      throw new RangeError(`log watch: max must be a whole number, not ${options.max}`);
-    if (!(options.windowMs > 0)) throw new RangeError(`log watch: the window must be longer than 0, not ${options.windowMs}ms`);
+      throw new InternalError(`log watch: max must be a whole number, not ${options.max}`);
+    if (!(options.windowMs > 0)) throw new InternalError(`log watch: the window must be longer than 0, not ${options.windowMs}ms`);
     this.#options = options;
     this.#clock = clock;
     this.#onTrip = onTrip;

@@ -12,7 +12,9 @@ import {
   type ResponseAssertions,
   type Verdict,
 } from '../http-assertions.js';
-import { errorText, type Probe, type ProbeOutcome } from './probe.js';
+import { errorText } from '../errors.js';
+import { withoutCredentials } from '../redact.js';
+import type { Probe, ProbeOutcome } from './probe.js';
 
 export interface HttpProbeSpec extends ResponseAssertions {
   url: string;
@@ -69,7 +71,7 @@ export function httpProbe(spec: HttpProbeSpec): Probe {
       if (!next) return { response };
       // Another host is someone else's health (a login page, a CDN): this 3xx is the answer to judge.
       if (next.hostname !== target.hostname) {
-        return { response, note: `redirect to ${withoutUserinfo(next)} not followed (another host)` };
+        return { response, note: `redirect to ${withoutCredentials(next)} not followed (another host)` };
       }
       if (hops + 1 > MAX_REDIRECTS) {
         return { verdict: { ok: false, detail: `HTTP ${response.statusCode}: stopped after ${MAX_REDIRECTS} redirects` } };
@@ -89,7 +91,7 @@ export function httpProbe(spec: HttpProbeSpec): Probe {
   }
 
   return {
-    description: `${spec.method} ${withoutUserinfo(target)}`,
+    description: `${spec.method} ${withoutCredentials(target)}`,
     async run(signal): Promise<ProbeOutcome> {
       if (closed) return { ok: false, detail: 'probe closed' };
       try {
@@ -122,12 +124,4 @@ function basicAuth(url: URL): string | undefined {
   if (url.username === '' && url.password === '') return undefined;
   const credentials = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
   return `Basic ${Buffer.from(credentials).toString('base64')}`;
-}
-
-/** The URL for logs and STATUS: a password in it must not end up in the journal. */
-function withoutUserinfo(url: URL): string {
-  const shown = new URL(url);
-  shown.username = '';
-  shown.password = '';
-  return shown.href;
 }

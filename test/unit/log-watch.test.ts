@@ -229,9 +229,9 @@ test('reset: fresh counts and fresh carries, and it can trip again', () => {
 
 test('options are checked', () => {
   const clock = new ManualClock();
-  assert.throws(() => new SymptomCounter({ pattern: /x/, max: -1, windowMs: 1 }, clock, () => {}), RangeError);
-  assert.throws(() => new SymptomCounter({ pattern: /x/, max: 1.5, windowMs: 1 }, clock, () => {}), RangeError);
-  assert.throws(() => new SymptomCounter({ pattern: /x/, max: 1, windowMs: 0 }, clock, () => {}), RangeError);
+  assert.throws(() => new SymptomCounter({ pattern: /x/, max: -1, windowMs: 1 }, clock, () => {}), { code: 'SDWRAP_INTERNAL' });
+  assert.throws(() => new SymptomCounter({ pattern: /x/, max: 1.5, windowMs: 1 }, clock, () => {}), { code: 'SDWRAP_INTERNAL' });
+  assert.throws(() => new SymptomCounter({ pattern: /x/, max: 1, windowMs: 0 }, clock, () => {}), { code: 'SDWRAP_INTERNAL' });
 });
 
 test('plain-text patterns are recognised; anything a regular expression decides is not', () => {
