@@ -229,7 +229,7 @@ export class SymptomCounter {
   readonly #needle: Buffer | undefined;
   readonly #search: ByteSearch | undefined;
   /** Kept apart, so a partial stdout line is never completed by stderr. */
-  #lines: Record<LogStream, Lines>;
+  readonly #lines: Record<LogStream, Lines>;
   /** Times of the last max + 1 matching lines, oldest at #head: all that deciding "more than max" needs. */
   readonly #times: number[];
   #head = 0;
@@ -258,7 +258,7 @@ export class SymptomCounter {
    * is not kept: the caller may reuse its memory once this returns.
    */
   feed(stream: LogStream, chunk: Buffer): void {
-    if (this.#tripped) return; // nothing more to decide until reset()
+    if (this.#tripped) return; // tripped once: nothing more to decide
     const matches = this.#lines[stream].count(chunk);
     if (matches > 0) this.#record(matches);
   }
@@ -269,14 +269,6 @@ export class SymptomCounter {
    */
   readBuffer(): Buffer {
     return this.#search ? this.#search.readBuffer() : Buffer.allocUnsafe(READ_BUFFER_BYTES);
-  }
-
-  /** Fresh counters and line state, for a restarted child. */
-  reset(): void {
-    this.#head = 0;
-    this.#size = 0;
-    this.#tripped = false;
-    this.#lines = this.#freshLines();
   }
 
   #freshLines(): Record<LogStream, Lines> {

@@ -10,7 +10,7 @@ import {
   needsBody,
   type RequestHeader,
   type ResponseAssertions,
-  type Verdict,
+  type AssertionOutcome,
 } from '../http-assertions.js';
 import { errorText } from '../errors.js';
 import { withoutCredentials } from '../redact.js';
@@ -29,8 +29,8 @@ export const BODY_CAP_BYTES = 1024 * 1024;
 export const MAX_REDIRECTS = 5;
 const REDIRECT_STATUSES: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]);
 
-/** The final answer to judge (with a note when a redirect was left unfollowed), or a verdict already. */
-type Answer = { response: HttpResult; note?: string } | { verdict: Verdict };
+/** The final answer to judge (with a note when a redirect was left unfollowed), or an outcome already. */
+type Answer = { response: HttpResult; note?: string } | { outcome: AssertionOutcome };
 
 export function httpProbe(spec: HttpProbeSpec): Probe {
   const target = new URL(spec.url);
@@ -74,20 +74,20 @@ export function httpProbe(spec: HttpProbeSpec): Probe {
         return { response, note: `redirect to ${withoutCredentials(next)} not followed (another host)` };
       }
       if (hops + 1 > MAX_REDIRECTS) {
-        return { verdict: { ok: false, detail: `HTTP ${response.statusCode}: stopped after ${MAX_REDIRECTS} redirects` } };
+        return { outcome: { ok: false, detail: `HTTP ${response.statusCode}: stopped after ${MAX_REDIRECTS} redirects` } };
       }
       url = next;
     }
   }
 
-  function judge({ response, note }: { response: HttpResult; note?: string }): Verdict {
-    let verdict = checkHead(spec, response);
-    if (verdict.ok && needsBody(spec)) {
-      verdict = response.tooLarge
+  function judge({ response, note }: { response: HttpResult; note?: string }): AssertionOutcome {
+    let outcome = checkHead(spec, response);
+    if (outcome.ok && needsBody(spec)) {
+      outcome = response.tooLarge
         ? { ok: false, detail: `body larger than ${BODY_CAP_BYTES / 1024 / 1024} MiB` }
         : checkResponse(spec, { statusCode: response.statusCode, headers: response.headers, body: response.body ?? '' });
     }
-    return note ? { ok: verdict.ok, detail: `${verdict.detail}; ${note}` } : verdict;
+    return note ? { ok: outcome.ok, detail: `${outcome.detail}; ${note}` } : outcome;
   }
 
   return {
@@ -96,7 +96,7 @@ export function httpProbe(spec: HttpProbeSpec): Probe {
       if (closed) return { ok: false, detail: 'probe closed' };
       try {
         const answer = await fetchAnswer(signal);
-        return 'verdict' in answer ? answer.verdict : judge(answer);
+        return 'outcome' in answer ? answer.outcome : judge(answer);
       } catch (error) {
         if (signal.aborted) return { ok: false, detail: 'no answer in time' };
         return { ok: false, detail: errorText(error) };

@@ -11,7 +11,6 @@ import net, { type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  DEFAULT_STATUSES,
   parseBodyPattern,
   parseHeaderAssertion,
   parseJsonAssertion,
@@ -70,7 +69,7 @@ function spec(url: string, more: Partial<HttpProbeSpec> = {}): HttpProbeSpec {
     url,
     method: 'GET',
     requestHeaders: [],
-    statuses: [...DEFAULT_STATUSES],
+    statuses: [{ min: 200, max: 399 }],
     headers: [],
     json: [],
     followRedirects: false,
