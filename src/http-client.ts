@@ -44,7 +44,7 @@ export interface HttpExchange {
 }
 
 /** A body nobody reads is read up to this much, so a small one ends in a clean close; past it the socket is dropped. */
-export const DRAIN_LIMIT_BYTES = 64 * 1024;
+const DRAIN_LIMIT_BYTES = 64 * 1024;
 
 type Send = (options: RequestOptions) => ClientRequest;
 let httpsRequest: Send | undefined;

@@ -409,7 +409,7 @@ interface UserBufferSocket {
  * Returns false, leaving the socket as it was, when `source` is not such a socket or this Node's net.Socket is
  * not laid out as expected; then the caller reads it as a stream.
  */
-export function readIntoBuffer(source: NodeJS.ReadableStream | Readable, allocate: () => Buffer, onRead: (chunk: Buffer) => void): boolean {
+function readIntoBuffer(source: NodeJS.ReadableStream | Readable, allocate: () => Buffer, onRead: (chunk: Buffer) => void): boolean {
   if (
     !(source instanceof Socket) ||
     source.destroyed ||

@@ -15,7 +15,7 @@ import { requireOptional } from './optional.js';
 import type { Timing } from './timing.js';
 
 /** A probe this often or less is light work. */
-export const BUSY_INTERVAL_MS = 1000;
+const BUSY_INTERVAL_MS = 1000;
 
 /** Whether a run with these probe timings (after any WatchdogSec= adjustment) does too little for TurboFan to pay. */
 export function isLightRun(config: Pick<Config, 'watchLog'>, timings: readonly Pick<Timing, 'intervalMs'>[]): boolean {

@@ -24,9 +24,9 @@ export interface HttpProbeSpec extends ResponseAssertions {
 }
 
 /** Bodies are read only for --http-body/--http-json, and never past this. */
-export const BODY_CAP_BYTES = 1024 * 1024;
+const BODY_CAP_BYTES = 1024 * 1024;
 /** How many redirects --http-follow-redirects follows before giving up. */
-export const MAX_REDIRECTS = 5;
+const MAX_REDIRECTS = 5;
 const REDIRECT_STATUSES: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]);
 
 /** The final answer to judge (with a note when a redirect was left unfollowed), or an outcome already. */
