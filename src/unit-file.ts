@@ -297,9 +297,10 @@ function shortCommand(plan: UnitPlan): string {
 
 /** The run's --control-socket, for sdwrap reload to ask the same socket. */
 function controlSocketArgs(runArgs: readonly string[]): string[] {
-  for (let i = 0; i < runArgs.length; i++) {
-    if (runArgs[i] === '--control-socket') return ['--control-socket', runArgs[i + 1]!];
-    if (runArgs[i]!.startsWith('--control-socket=')) return [runArgs[i]!];
+  for (const [i, word] of runArgs.entries()) {
+    const value = runArgs[i + 1];
+    if (word === '--control-socket') return value === undefined ? [] : ['--control-socket', value];
+    if (word.startsWith('--control-socket=')) return [word];
   }
   return [];
 }
