@@ -10,12 +10,7 @@ import https from 'node:https';
 import net, { type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  parseBodyPattern,
-  parseHeaderAssertion,
-  parseJsonAssertion,
-  parseStatusList,
-} from '../../src/http-assertions.js';
+import { parseBodyPattern, parseHeaderAssertion, parseJsonAssertion, parseStatusList } from '../../src/http-assertions.js';
 import { httpProbe, type HttpProbeSpec } from '../../src/probes/http.js';
 import type { Probe } from '../../src/probes/probe.js';
 import { waitFor } from '../helpers/wait.js';
