@@ -2,7 +2,7 @@
 
 /** Variables that belong to sdwrap's conversation with systemd and must not reach the child,
  * or the app could send READY=1 behind the wrapper's back. */
-export const SYSTEMD_ONLY_VARS = ['NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID'] as const;
+const SYSTEMD_ONLY_VARS = ['NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID'] as const;
 
 /** The child's environment: sdwrap's own, less the notify and watchdog variables. */
 export function childEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
