@@ -181,6 +181,9 @@ test("WATCHDOG=1 every half period while healthy, none after the verdict, which 
         '3',
         '--stop-timeout',
         '1s',
+        // A node server on a loaded machine may take longer than 3 x 100 ms to listen.
+        '--start-period',
+        '10s',
         '--',
         process.execPath,
         SERVER,
