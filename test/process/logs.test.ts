@@ -20,8 +20,9 @@ test('every state change is one JSON line with its fields', async () => {
     '100ms',
     '--failure-threshold',
     '2',
+    // Long enough for node to start and the SIGUSR2 to be relayed on a loaded machine, before it ends.
     '--start-period',
-    '300ms',
+    '2s',
     '--stop-timeout',
     '2s',
     '--',
@@ -37,7 +38,7 @@ test('every state change is one JSON line with its fields', async () => {
   assert.deepEqual(byMsg('signal relayed')?.signal, 'SIGUSR2');
   assert.match(
     String(byMsg('unhealthy: killing the child')?.reason),
-    /^not ready by the end of the start period \(300ms\): exec "exit 1" \(last: exit 1\); if the app needs longer to start, raise --start-period$/,
+    /^not ready by the end of the start period \(2s\): exec "exit 1" \(last: exit 1\); if the app needs longer to start, raise --start-period$/,
   );
   assert.equal(byMsg('child exited')?.code, 0);
   for (const l of run.logs) {
