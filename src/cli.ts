@@ -9,6 +9,7 @@ import { EXIT, SdwrapError, UsageError } from './errors.js';
 import type { ExitPlan } from './exit-plan.js';
 import { createLogger, stderrIsTerminal, type Logger } from './logger.js';
 import { createNotifier, silentNotifier } from './notify.js';
+import { combineObservers } from './observers.js';
 import { buildProgram, helpPointer, readRunOptions, say } from './program.js';
 import { killCurrentTree, supervise } from './supervisor.js';
 import { watchdogPeriodMs } from './systemd-env.js';
@@ -68,10 +69,17 @@ async function main(argv: readonly string[]): Promise<ExitPlan> {
   );
   const log = await createLogger({ level: config.logLevel, format: config.logFormat });
   installLastResort(log);
-  warnAboutSetup(config, env, log);
   const notifier = config.noSystemd ? silentNotifier : createNotifier(config.notifier, process.env, log);
+  // Bound before the app is spawned, and before the setup warnings: a port in use is a usage error, alone on stderr.
+  const metrics = config.metrics
+    ? await (await import('./metrics.js')).startMetrics(config.metrics, { version, notifier: notifier.kind, log })
+    : undefined;
+  warnAboutSetup(config, env, log);
   const heartbeat = config.heartbeatUrl
-    ? (await import('./heartbeat.js')).createHeartbeat(config.heartbeatUrl, log, { minIntervalMs: config.heartbeatEveryMs })
+    ? (await import('./heartbeat.js')).createHeartbeat(config.heartbeatUrl, log, {
+        minIntervalMs: config.heartbeatEveryMs,
+        onFailure: metrics?.heartbeatFailure,
+      })
     : undefined;
   // `sdwrap reload` asks over the control socket: its requests reach the supervisor as 'reload' events.
   const socketPath = controlSocketPath(config.controlSocket, env);
@@ -93,10 +101,11 @@ async function main(argv: readonly string[]): Promise<ExitPlan> {
       pid: process.pid,
       heartbeat,
       control: control?.requests,
-      observer: control?.observer,
+      observer: combineObservers(control?.observer, metrics?.observer),
     });
   } finally {
     await control?.close();
+    await metrics?.server.close();
   }
 }
 

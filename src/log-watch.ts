@@ -222,6 +222,7 @@ export class SymptomCounter {
   readonly #options: LogWatchOptions;
   readonly #clock: Clock;
   readonly #onTrip: (reason: string) => void;
+  readonly #onMatch: ((lines: number) => void) | undefined;
   readonly #scan: RegExp;
   readonly #line: RegExp;
   /** The pattern's UTF-8 bytes when it is plain text, searched for as bytes. */
@@ -235,13 +236,15 @@ export class SymptomCounter {
   #size = 0;
   #tripped = false;
 
-  constructor(options: LogWatchOptions, clock: Clock, onTrip: (reason: string) => void) {
+  /** `onMatch` hears every count of matching lines (for --metrics), until the counter trips. */
+  constructor(options: LogWatchOptions, clock: Clock, onTrip: (reason: string) => void, onMatch?: (lines: number) => void) {
     if (!Number.isInteger(options.max) || options.max < 0)
       throw new RangeError(`log watch: max must be a whole number, not ${options.max}`);
     if (!(options.windowMs > 0)) throw new RangeError(`log watch: the window must be longer than 0, not ${options.windowMs}ms`);
     this.#options = options;
     this.#clock = clock;
     this.#onTrip = onTrip;
+    this.#onMatch = onMatch;
     const flags = options.pattern.flags.replace(/[gymd]/g, '');
     this.#scan = new RegExp(options.pattern.source, `${flags}gm`);
     this.#line = new RegExp(options.pattern.source, `${flags}m`);
@@ -259,7 +262,10 @@ export class SymptomCounter {
   feed(stream: LogStream, chunk: Buffer): void {
     if (this.#tripped) return; // nothing more to decide until reset()
     const matches = this.#lines[stream].count(chunk);
-    if (matches > 0) this.#record(matches);
+    if (matches > 0) {
+      this.#onMatch?.(matches);
+      this.#record(matches);
+    }
   }
 
   /**

@@ -64,12 +64,18 @@ export interface RunView {
 /**
  * Watches runs without steering them (the control socket's `sdwrap reload` waits on it). `state` hears
  * 'starting' when a run spawns its app and then each state the lifecycle enters, after that transition's
- * effects are carried out (READY=1 has gone out when it hears 'running'); `probe` hears each probe result.
- * Neither may throw.
+ * effects are carried out (READY=1 has gone out when it hears 'running'); `probe` hears each probe result
+ * with the probe's state after it. The rest feed --metrics. None may throw.
  */
 export interface SupervisorObserver {
   state?(view: RunView): void;
-  probe?(description: string, result: ProbeResult): void;
+  probe?(description: string, result: ProbeResult, health: HealthState): void;
+  /** Each watchdog tick (every half WatchdogSec=): whether WATCHDOG=1 went out or was withheld. */
+  watchdog?(sent: boolean): void;
+  /** Lines of the app's output that matched --watch-log. */
+  symptom?(lines: number): void;
+  /** --no-systemd: the app is being restarted (the next run spawns). */
+  restart?(): void;
 }
 
 /** The longest STATUS= text sent; systemd reads datagrams of at most 4096 bytes. */
@@ -201,7 +207,12 @@ class Run {
       const logWatch = config.watchLog ? await import('./log-watch.js') : undefined;
       this.#child = await (deps.spawn ?? spawnChild)(config.command, config.args, env, { pipeOutput: logWatch !== undefined });
       if (logWatch && config.watchLog) {
-        const counter = new logWatch.SymptomCounter(config.watchLog, this.#clock, (reason) => this.#unhealthy(reason));
+        const counter = new logWatch.SymptomCounter(
+          config.watchLog,
+          this.#clock,
+          (reason) => this.#unhealthy(reason),
+          deps.observer?.symptom,
+        );
         const out = outputs(logWatch);
         const relayed = (source: Readable | undefined, destination: Writable, stream: 'stdout' | 'stderr') =>
           source
@@ -280,7 +291,7 @@ class Run {
     const { config, deps } = this;
     if (this.#watchdogMs !== undefined) {
       this.#log.info({ watchdog: formatSpan(this.#watchdogMs) }, 'systemd watchdog on');
-      this.#timers.push(this.#clock.setInterval(() => this.#vouch() && deps.notifier.send(['WATCHDOG=1']), this.#watchdogMs / 2));
+      this.#timers.push(this.#clock.setInterval(() => this.#watchdogTick(), this.#watchdogMs / 2));
     }
     if (deps.heartbeat && this.#slots.length === 0) {
       this.#timers.push(this.#clock.setInterval(() => this.#vouch() && deps.heartbeat!.ok(), config.heartbeatEveryMs));
@@ -293,6 +304,13 @@ class Run {
         this.#startPeriodTimers.push(setInterval(() => this.#extendStart(), EXTEND_CHUNK_MS / 2));
       }
     }
+  }
+
+  /** Every half WatchdogSec=: WATCHDOG=1 only while sdwrap vouches for the app; the observer hears either way. */
+  #watchdogTick(): void {
+    const sent = this.#vouch();
+    if (sent) this.deps.notifier.send(['WATCHDOG=1']);
+    this.deps.observer?.watchdog?.(sent);
   }
 
   /** EXTEND_TIMEOUT_USEC= while the start period runs, so systemd's TimeoutStartSec= does not end a slow start. */
@@ -337,7 +355,7 @@ class Run {
     const log = this.#log;
     const { probe } = slot;
     const fields = { probe: probe.description, ok: result.ok, detail: result.detail, latencyMs: Math.round(result.latencyMs) };
-    this.deps.observer?.probe?.(probe.description, result);
+    this.deps.observer?.probe?.(probe.description, result, state);
     if (result.ok) {
       log.debug(fields, 'probe passed');
       // Back from failing (or from not ready): say so once every probe is healthy again.
@@ -589,6 +607,7 @@ class Restarter {
         // As if the app had died by it: SIGQUIT and SIGABRT become 128+N, never a core of node.
         return planExit(undefined, { code: null, signal: stop });
       }
+      this.deps.observer?.restart?.();
       outcome = await new Run(this.config, this.deps).start();
     }
   }

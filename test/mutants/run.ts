@@ -28,8 +28,8 @@ const MUTANTS: Mutant[] = [
   {
     name: 'WATCHDOG=1 sent unconditionally',
     file: 'src/supervisor.ts',
-    from: "this.#vouch() && deps.notifier.send(['WATCHDOG=1'])",
-    to: "deps.notifier.send(['WATCHDOG=1'])",
+    from: "if (sent) this.deps.notifier.send(['WATCHDOG=1'])",
+    to: "this.deps.notifier.send(['WATCHDOG=1'])",
     guards: [{ file: 'test/unit/supervisor.test.ts' }, { file: 'test/process/watchdog.test.ts', pattern: 'hung app' }],
   },
   {
