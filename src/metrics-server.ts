@@ -2,6 +2,7 @@
 // watchdog, so it must never hold them up: few connections at a time, short timeouts that drop slow or
 // silent clients, a small request, and an answer rendered from counters in memory (no I/O but /proc reads).
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { ListenAddress } from './config.js';
 import { UsageError } from './errors.js';
 import type { Logger } from './logger.js';
@@ -32,16 +33,23 @@ export function formatAddress(host: string, port: number): string {
 /** Binds the address and serves the metrics. Throws UsageError, naming the flag and the address, when it cannot bind. */
 export async function serveMetrics(address: ListenAddress, render: Render, log: Logger): Promise<MetricsServer> {
   const shown = formatAddress(address.host, address.port);
+  const served = new WeakSet<Socket>();
   const server = createServer(
     {
       requestTimeout: REQUEST_TIMEOUT_MS,
       headersTimeout: REQUEST_TIMEOUT_MS,
-      keepAliveTimeout: IDLE_TIMEOUT_MS,
       maxHeaderSize: MAX_HEADER_BYTES,
       // Node checks the two timeouts above only this often (30 s by default).
       connectionsCheckingInterval: 1000,
     },
-    (request, response) => void answer(request, response, render, log),
+    (request, response) => {
+      // One request per connection: pipelined GETs, which Node parses from one read and would answer each with
+      // a render, end the connection instead. Prometheus opens a new one when it needs to.
+      if (served.has(request.socket)) return void request.socket.destroy();
+      served.add(request.socket);
+      response.shouldKeepAlive = false;
+      void answer(request, response, render, log);
+    },
   );
   server.maxConnections = MAX_CONNECTIONS;
   // A client that stops reading leaves its answer in the socket's buffers: dropped once idle, it cannot pile up.
