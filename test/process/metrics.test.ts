@@ -287,12 +287,10 @@ test(
       const open = extras.filter((e) => e.closedAt === undefined).length;
       assert.equal(open, 0, `${open} of ${extras.length} extra connections still open after 5 s`);
       const slowest = Math.max(...extras.map((e) => e.closedAt! - e.openedAt));
+      const late = extras.filter((e) => e.closedAt! - e.openedAt >= 2000).length;
       assert.ok(
         slowest < 2000,
-        `extra connections closed at once: the slowest after ${slowest} ms; ${extras
-          .map((e, i) => [i, e.closedAt! - e.openedAt])
-          .filter(([, t]) => t! > 500)
-          .join(' ')}`,
+        `extra connections closed at once: ${late} of ${extras.length} took 2 s or more, the slowest ${slowest} ms`,
       );
       assert.ok(served, 'a scrape once the misbehaving connections were dropped');
       const { body } = served;
