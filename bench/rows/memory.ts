@@ -74,7 +74,7 @@ export async function memoryRows({ quick, say }: BenchOptions): Promise<Row[]> {
         target: `≤ ${limit}x bare node`,
         pass: ratio <= limit,
         notes: [
-          `${seconds} s, all three at once (~${seconds} probes each); sdwrap's own process only; VmRSS at the end: sdwrap ${round(mem.vmRSS / 1024, 1)} MiB, node ${round(bareMem.vmRSS / 1024, 1)} MiB`,
+          `${seconds} s, all four at once (~${seconds} probes each); sdwrap's own process only; VmRSS at the end: sdwrap ${round(mem.vmRSS / 1024, 1)} MiB, node ${round(bareMem.vmRSS / 1024, 1)} MiB`,
         ],
         detail: { runMs, sdwrapKiB: mem, bareNodeKiB: bareMem },
       });
