@@ -211,7 +211,7 @@ class Run {
           config.watchLog,
           this.#clock,
           (reason) => this.#unhealthy(reason),
-          deps.observer?.symptom,
+          (lines) => deps.observer?.symptom?.(lines),
         );
         const out = outputs(logWatch);
         const relayed = (source: Readable | undefined, destination: Writable, stream: 'stdout' | 'stderr') =>
