@@ -167,16 +167,17 @@ test("WATCHDOG=1 every half period once READY is out, never before; its cadence 
 test('the observer hears every watchdog tick, sent or withheld, and every probe result with its state', async () => {
   const ticks: string[] = [];
   const results: string[] = [];
-  let clock!: FakeClock;
+  // The harness makes the clock: read through this once it exists.
+  const fake: { clock?: FakeClock } = {};
   const h = await start(
     { probe: ['liveness:tcp:127.0.0.1:1'], interval: '1s' },
     {},
     {
-      watchdog: (sent) => ticks.push(`${clock.now()} ${sent ? 'sent' : 'withheld'}`),
+      watchdog: (sent) => ticks.push(`${fake.clock!.now()} ${sent ? 'sent' : 'withheld'}`),
       probe: (description, result, state) => results.push(`${description} ${result.ok} ${state.status}`),
     },
   );
-  clock = h.clock;
+  fake.clock = h.clock;
   await h.clock.advanceTo(5500);
   h.probes.get('1')!.mode = 'stall';
   await h.clock.advanceTo(9000);
