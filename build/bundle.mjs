@@ -1,6 +1,6 @@
 // Bundles src/ into one CommonJS file for start-up speed: node parses one file instead of resolving ~25 ESM
 // modules, and CommonJS loads faster than ESM. Dependencies that only some runs need (undici, execa, zod, jsonc-parser,
-// pino-pretty, the sd-notify addon) stay external and are loaded when first used. Then V8's code cache for the
+// pino-pretty, prom-client, the sd-notify addon) stay external and are loaded when first used. Then V8's code cache for the
 // bundle is made (build/code-cache.cjs), which bin/sdwrap.js uses when it matches this very build.
 import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -37,7 +37,7 @@ await build({
   platform: 'node',
   target: 'node20',
   format: 'cjs',
-  external: ['undici', 'execa', 'zod', 'jsonc-parser', 'pino-pretty', 'sd-notify'],
+  external: ['undici', 'execa', 'zod', 'jsonc-parser', 'pino-pretty', 'prom-client', 'sd-notify'],
   inject: ['build/import-meta-url.cjs'],
   define: { 'import.meta.url': 'importMetaUrl' },
   // The first line names this build: a code cache is used only with the bundle it was made from.

@@ -9,6 +9,7 @@ import { EXIT, InternalError, SdwrapError, UsageError } from './errors.js';
 import type { ExitPlan } from './exit-plan.js';
 import { createLogger, stderrIsTerminal, type Logger } from './logger.js';
 import { createNotifier, silentNotifier } from './notify.js';
+import { combineObservers } from './observers.js';
 import { buildProgram, helpPointer, readRunOptions, say } from './program.js';
 import { processControl } from './kill-tree.js';
 import { supervise, type SupervisorObserver } from './supervisor.js';
@@ -69,10 +70,17 @@ async function main(argv: readonly string[]): Promise<ExitPlan> {
   );
   const log = await createLogger({ level: config.logLevel, format: config.logFormat });
   installLastResort(log);
-  warnAboutSetup(config, env, log);
   const notifier = config.noSystemd ? silentNotifier : createNotifier(config.notifier, process.env, log);
+  // Bound before the app is spawned, and before the setup warnings: a port in use is a usage error, alone on stderr.
+  const metrics = config.metrics
+    ? await (await import('./metrics.js')).startMetrics(config.metrics, { version, notifier: notifier.kind, log })
+    : undefined;
+  warnAboutSetup(config, env, log);
   const heartbeat = config.heartbeatUrl
-    ? (await import('./heartbeat.js')).createHeartbeat(config.heartbeatUrl, log, { minIntervalMs: config.heartbeatEveryMs })
+    ? (await import('./heartbeat.js')).createHeartbeat(config.heartbeatUrl, log, {
+        minIntervalMs: config.heartbeatEveryMs,
+        onFailure: metrics?.heartbeatFailure,
+      })
     : undefined;
   // `sdwrap reload` asks over the control socket: its requests reach the supervisor as 'reload' events.
   const socketPath = controlSocketPath(config.controlSocket, env);
@@ -94,26 +102,23 @@ async function main(argv: readonly string[]): Promise<ExitPlan> {
       pid: process.pid,
       heartbeat,
       control: control?.requests,
-      observer: observeApp(control?.observer),
+      observer: combineObservers(control?.observer, metrics?.observer, lastResortWatch),
     });
   } finally {
     await control?.close();
+    await metrics?.server.close();
   }
 }
 
 /** The app of the run under way, so that sdwrap's last resort (a bug) can still end its tree. */
 let appPid: number | undefined;
 
-/** The observer sdwrap runs with: the one given, and a note of each run's app for the last resort. */
-function observeApp(observer: SupervisorObserver | undefined): SupervisorObserver {
-  return {
-    state(view) {
-      appPid = view.state === 'done' ? undefined : view.pid;
-      observer?.state?.(view);
-    },
-    probe: (...args) => observer?.probe?.(...args),
-  };
-}
+/** Notes each run's app for the last resort. */
+const lastResortWatch: SupervisorObserver = {
+  state(view) {
+    appPid = view.state === 'done' ? undefined : view.pid;
+  },
+};
 
 /** Kills the current app's whole tree at once: for an internal error, when sdwrap must exit now. */
 function killCurrentTree(): void {

@@ -72,6 +72,7 @@ async function schema() {
       restartWindow: span.optional(),
       restartReset: span.optional(),
       controlSocket: z.string().optional(),
+      metrics: z.union([z.string(), z.number().int()], { error: 'expected a port (a number) or "host:port"' }).optional(),
     })
     .strict();
 }
@@ -243,6 +244,7 @@ export async function loadConfigFile(path: string): Promise<FileOptions> {
     restartWindow: asText(f.restartWindow),
     restartReset: asText(f.restartReset),
     controlSocket: f.controlSocket,
+    metrics: asText(f.metrics),
   };
   const present = dropUndefined(options);
   // Top-level values are checked later, with the flags' validators: name them by where they stand in the file.

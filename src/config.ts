@@ -81,6 +81,15 @@ export interface Config {
   readonly restart: RestartPolicy | undefined;
   /** --control-socket as given; without it, $RUNTIME_DIRECTORY decides (control-protocol.ts). */
   readonly controlSocket: string | undefined;
+  /** --metrics: where to serve Prometheus metrics; none without the flag. */
+  readonly metrics: ListenAddress | undefined;
+}
+
+/** A TCP address to listen on; `flag` names it in messages (bind errors come later, at start). */
+export interface ListenAddress {
+  readonly host: string;
+  readonly port: number;
+  readonly flag: string;
 }
 
 /** Every default sdwrap has. */
@@ -173,6 +182,7 @@ export interface RawOptions {
   restartWindow?: string;
   restartReset?: string;
   controlSocket?: string;
+  metrics?: string;
   config?: string;
   /** Options that came from the config file: how messages name them ("--config app.json:3:5: interval"). */
   fileNames?: Partial<Record<keyof RawOptions, string>>;
@@ -240,6 +250,7 @@ export function buildConfig(
     noSystemd: raw.systemd === false,
     restart: normalizeRestart(raw),
     controlSocket: raw.controlSocket,
+    metrics: raw.metrics === undefined ? undefined : validateListenAddress(label(raw, 'metrics', '--metrics'), raw.metrics),
   });
 }
 
@@ -480,6 +491,20 @@ export function validateHostPort(flag: string, text: string): { host: string; po
     throw new UsageError(`${flag} expects host:port (port 1-65535, IPv6 in brackets), got '${text}'`);
   }
   return { host: (m[1] ?? m[2])!, port };
+}
+
+/**
+ * Expects host:port or a bare port, which means 127.0.0.1: metrics are served beyond the host only when the
+ * user names an address that reaches further (0.0.0.0, [::], a host's own address).
+ */
+export function validateListenAddress(flag: string, text: string): ListenAddress {
+  const bare = /^\d+$/.test(text.trim());
+  try {
+    const { host, port } = validateHostPort(flag, bare ? `127.0.0.1:${text.trim()}` : text);
+    return Object.freeze({ host, port, flag });
+  } catch {
+    throw new UsageError(`${flag} expects a port (served on 127.0.0.1) or host:port (port 1-65535, IPv6 in brackets), got '${text}'`);
+  }
 }
 
 const MAX_SPAN_MS = 2 ** 31 - 1;

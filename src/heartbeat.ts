@@ -35,6 +35,8 @@ export interface HeartbeatOptions {
   minIntervalMs?: number;
   /** How long close() lets pings still owed finish before cancelling them (default 3 s). */
   closeTimeoutMs?: number;
+  /** Hears each ping that was not delivered (for --metrics). */
+  onFailure?: () => void;
 }
 
 type PingKind = 'start' | 'ok' | 'fail';
@@ -213,6 +215,7 @@ export function createHeartbeat(url: string, log: HeartbeatLog, opts: HeartbeatO
 
   function undelivered(ping: Ping, error: string): void {
     failures++;
+    opts.onFailure?.();
     const fields = { heartbeat: shown, ping: ping.kind, error, failures };
     const now = monotonicMs();
     if (now - lastWarnAt >= WARN_EVERY_MS) {

@@ -146,6 +146,15 @@ export const OPTION_GROUPS: readonly OptionGroup[] = [
     ],
   },
   {
+    title: 'Monitoring',
+    options: [
+      {
+        flags: '--metrics <host:port>',
+        description: 'serve Prometheus metrics on http://<host:port>/metrics; a bare port means 127.0.0.1 (loopback only)',
+      },
+    ],
+  },
+  {
     title: 'Logging',
     options: [
       { flags: '--log-level <level>', description: 'trace, debug, info, warn or error', default: DEFAULTS.logLevel },

@@ -223,6 +223,7 @@ export class SymptomCounter {
   readonly #options: LogWatchOptions;
   readonly #clock: Clock;
   readonly #onTrip: (reason: string) => void;
+  readonly #onMatch: ((lines: number) => void) | undefined;
   readonly #scan: RegExp;
   readonly #line: RegExp;
   /** The pattern's UTF-8 bytes when it is plain text, searched for as bytes. */
@@ -236,13 +237,15 @@ export class SymptomCounter {
   #size = 0;
   #tripped = false;
 
-  constructor(options: LogWatchOptions, clock: Clock, onTrip: (reason: string) => void) {
+  /** `onMatch` hears every count of matching lines (for --metrics), until the counter trips. */
+  constructor(options: LogWatchOptions, clock: Clock, onTrip: (reason: string) => void, onMatch?: (lines: number) => void) {
     if (!Number.isInteger(options.max) || options.max < 0)
       throw new InternalError(`log watch: max must be a whole number, not ${options.max}`);
     if (!(options.windowMs > 0)) throw new InternalError(`log watch: the window must be longer than 0, not ${options.windowMs}ms`);
     this.#options = options;
     this.#clock = clock;
     this.#onTrip = onTrip;
+    this.#onMatch = onMatch;
     const flags = options.pattern.flags.replace(/[gymd]/g, '');
     this.#scan = new RegExp(options.pattern.source, `${flags}gm`);
     this.#line = new RegExp(options.pattern.source, `${flags}m`);
@@ -260,7 +263,10 @@ export class SymptomCounter {
   feed(stream: LogStream, chunk: Buffer): void {
     if (this.#tripped) return; // tripped once: nothing more to decide
     const matches = this.#lines[stream].count(chunk);
-    if (matches > 0) this.#record(matches);
+    if (matches > 0) {
+      this.#onMatch?.(matches);
+      this.#record(matches);
+    }
   }
 
   /**
@@ -558,7 +564,7 @@ function outputs(): Record<LogStream, Writable> {
 
 /**
  * --watch-log for one run: relays the child's stdout and stderr to sdwrap's own, counting the symptom on the
- * way; `onTrip` hears the symptom's storm. Resolves once both streams ended and what was read is written
+ * way; `onTrip` hears the symptom's storm, `onMatch` each count of matching lines. Resolves once both streams ended and what was read is written
  * (a destination that fails is reported once, through `onWriteError`, and the rest dropped).
  */
 export function watchOutput(
@@ -567,8 +573,9 @@ export function watchOutput(
   clock: Clock,
   onTrip: (reason: string) => void,
   onWriteError: (stream: LogStream, error: Error) => void,
+  onMatch?: (lines: number) => void,
 ): Promise<unknown> {
-  const counter = new SymptomCounter(options, clock, onTrip);
+  const counter = new SymptomCounter(options, clock, onTrip, onMatch);
   const out = outputs();
   const watch = (stream: LogStream) => {
     const source = child[stream];

@@ -66,13 +66,20 @@ export interface RunView {
 }
 
 /**
- * Watches runs without steering them. `state` hears 'starting' when a run spawns its app and then each state
- * the lifecycle enters, after that transition's effects are carried out (READY=1 has gone out when it hears
- * 'running'); `probe` hears each probe result. None may throw.
+ * Watches runs without steering them (the control socket, --metrics, the last-resort kill). `state` hears
+ * 'starting' when a run spawns its app and then each state the lifecycle enters, after that transition's
+ * effects are carried out (READY=1 has gone out when it hears 'running'); `probe` hears each probe result
+ * with the probe's health after it. None may throw.
  */
 export interface SupervisorObserver {
   state?(view: RunView): void;
   probe?(description: string, result: ProbeResult, health: HealthState): void;
+  /** Each watchdog tick (every half WatchdogSec=): whether WATCHDOG=1 went out or was withheld. */
+  watchdog?(sent: boolean): void;
+  /** Lines of the app's output that matched --watch-log. */
+  symptom?(lines: number): void;
+  /** --no-systemd: the app is being restarted (the next run spawns). */
+  restart?(): void;
 }
 
 /** How long sdwrap waits, at exit, for the app's last output to reach the journal. */
@@ -103,6 +110,7 @@ export async function supervise(config: Config, deps: SupervisorDeps): Promise<E
       clock: deps.clock ?? systemClock,
       signals: deps.signals ?? process,
       run,
+      onRestart: () => deps.observer?.restart?.(),
     });
   } finally {
     await deps.heartbeat?.close();
@@ -160,6 +168,7 @@ class Run {
           this.#clock,
           (reason) => this.#dispatch({ type: 'symptom', reason }),
           (stream, error) => deps.log.warn({ stream, err: error.message }, "cannot write the app's output"),
+          (lines) => deps.observer?.symptom?.(lines),
         );
       }
     } catch (error) {
@@ -209,6 +218,7 @@ class Run {
     this.#machine = machine;
     for (const effect of effects) this.#perform(effect);
     this.#arm();
+    if (event.type === 'watchdog-tick') this.deps.observer?.watchdog?.(effects.some((e) => e.type === 'ping-watchdog'));
     if (machine.state !== before.state) {
       this.deps.observer?.state?.({ pid: this.#child.pid, state: machine.state, cause: finalCause(machine), child: machine.child });
     }

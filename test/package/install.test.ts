@@ -7,6 +7,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { sample, scrape } from '../helpers/metrics.js';
 import { freePort } from '../helpers/ports.js';
 import { assertNoLeftovers, testMarker } from '../helpers/processes.js';
 import { REPO_ROOT, runSdwrap, stopAll } from '../helpers/run-sdwrap.js';
@@ -58,7 +59,7 @@ test('the installed package is a copy, with only run-time dependencies', () => {
     !existsSync(path.join(root, 'node_modules', 'sd-notify', 'build', 'Release', 'notify.node')),
     'the addon built: the no-compiler setup did not hold',
   );
-  for (const runtime of ['undici', 'execa', 'zod', 'jsonc-parser', 'pino-pretty']) {
+  for (const runtime of ['undici', 'execa', 'zod', 'jsonc-parser', 'pino-pretty', 'prom-client']) {
     assert.ok(existsSync(path.join(root, 'node_modules', runtime)), `${runtime} is loaded at run time, yet not installed`);
   }
 });
@@ -87,12 +88,15 @@ test('man -w sdwrap finds the page the package installed', (t) => {
   assert.equal(realpathSync(which.stdout.trim()), realpathSync(path.join(prefix, 'share', 'man', 'man1', 'sdwrap.1')));
 });
 
-test('the installed binary wraps a real app: ready once the probe passes, a clean stop, nothing left', async () => {
+test('the installed binary wraps a real app: ready once the probe passes, metrics served, a clean stop, nothing left', async () => {
   const port = await freePort();
+  const metricsPort = await freePort();
   const marker = testMarker();
   const run = runSdwrap(
     [
       '--no-systemd',
+      '--metrics',
+      String(metricsPort),
       '--log-format',
       'json',
       '--http',
@@ -111,6 +115,10 @@ test('the installed binary wraps a real app: ready once the probe passes, a clea
   );
   const ready = await run.waitForLog((l) => l.msg === 'ready', 15_000, 'ready');
   assert.equal(typeof ready.childPid, 'number');
+  // prom-client's files, as the installed package lays them out.
+  const { status, body } = await scrape(metricsPort);
+  assert.equal(status, 200);
+  assert.equal(sample(body, 'sdwrap_ready'), 1);
   run.kill('SIGTERM');
   assert.deepEqual(await run.waitForExit(15_000), { code: 0, signal: null }, run.dump());
   await assertNoLeftovers(marker);

@@ -1,6 +1,6 @@
 // What a run loads: each optional part (undici for --ws, execa for --exec, zod and jsonc-parser for --config,
-// pino-pretty, the https/tls stack) only when the run uses it, traced inside sdwrap's own process; and the code
-// cache that spares each start compiling the bundle.
+// prom-client for --metrics, pino-pretty, the https/tls stack) only when the run uses it, traced inside sdwrap's
+// own process; and the code cache that spares each start compiling the bundle.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -31,6 +31,10 @@ const OPTIONAL = [
   'perf_hooks',
   'readline',
   'internal/modules/esm/module_job',
+  // --metrics: prom-client's classes from their own files, never its index (a push client, OpenTelemetry).
+  'prom-client/lib/registry',
+  'prom-client',
+  '@opentelemetry/api',
 ];
 
 /** Runs sdwrap with `args` (its app exits after a moment) and returns the modules its own process loaded. */
@@ -45,7 +49,7 @@ async function loaded(name: string, args: string[]): Promise<Set<string>> {
 }
 
 test('each optional part is loaded by the runs that use it, and by no other', async () => {
-  const port = await freePort();
+  const [port, metricsPort] = [await freePort(), await freePort()];
   const config = join(DIR, 'config.json');
   writeFileSync(config, JSON.stringify({ probes: [{ tcp: `127.0.0.1:${port}` }] }));
   const cases: Array<[string, string[], string[]]> = [
@@ -61,6 +65,7 @@ test('each optional part is loaded by the runs that use it, and by no other', as
     // pino-pretty (outside the bundle) brings its own worker_threads.
     ['pretty logs', ['--log-format', 'pretty'], ['pino-pretty', 'worker_threads']],
     ['--watch-log', ['--watch-log', 'deadline has elapsed'], []],
+    ['--metrics', ['--metrics', String(metricsPort)], ['prom-client/lib/registry']],
   ];
   for (const [name, args, expected] of cases) {
     const modules = await loaded(name.replace(/\W+/g, '-'), args);

@@ -12,7 +12,7 @@ import type { ChildStatus } from '../../src/lifecycle.js';
 import type { ProcessControl } from '../../src/kill-tree.js';
 import type { Notifier } from '../../src/notify.js';
 import type { Probe, ProbeOutcome } from '../../src/probes/probe.js';
-import { supervise } from '../../src/supervisor.js';
+import { supervise, type SupervisorObserver } from '../../src/supervisor.js';
 import { FakeClock, settle } from '../helpers/fake-clock.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -95,7 +95,7 @@ interface Harness {
  * Starts supervise() with probes named by their --probe text (the TCP port names the fake) and the
  * watchdog on. Resolves once the child is "spawned" and the first probes have run at fake time 0.
  */
-async function start(raw: RawOptions, modes: Record<string, Mode> = {}): Promise<Harness> {
+async function start(raw: RawOptions, modes: Record<string, Mode> = {}, observer?: SupervisorObserver): Promise<Harness> {
   const clock = new FakeClock();
   const sent: Sent[] = [];
   const logs: Array<Record<string, unknown>> = [];
@@ -124,6 +124,7 @@ async function start(raw: RawOptions, modes: Record<string, Mode> = {}): Promise
     env: { WATCHDOG_USEC },
     pid: 4242,
     clock,
+    observer,
     signals: asSignals(signals),
     spawn: async (): Promise<ChildHandle> => ({ pid: NO_SUCH_PID, stdout: undefined, stderr: undefined, exited }),
     createProbe: async (probe: ProbeConfig) => {
@@ -188,6 +189,33 @@ test("WATCHDOG=1 every half period once READY is out, never before; its cadence 
   assert.deepEqual(h.pings(), [7500, 9000, 10_500, 12_000], sent(h));
   assert.deepEqual(await h.stop(), { kind: 'code', code: 0 });
   assert.equal(h.clock.pending, 0, 'no timer outlives the run');
+});
+
+test('the observer hears every watchdog tick, sent or withheld, and every probe result with its state', async () => {
+  const ticks: string[] = [];
+  const results: string[] = [];
+  // The harness makes the clock: read through this once it exists.
+  const fake: { clock?: FakeClock } = {};
+  const h = await start(
+    { probe: ['liveness:tcp:127.0.0.1:1'], interval: '1s' },
+    {},
+    {
+      watchdog: (sent) => ticks.push(`${fake.clock!.now()} ${sent ? 'sent' : 'withheld'}`),
+      probe: (description, result, state) => results.push(`${description} ${result.ok} ${state.status}`),
+    },
+  );
+  fake.clock = h.clock;
+  await h.clock.advanceTo(5500);
+  h.probes.get('1')!.mode = 'stall';
+  await h.clock.advanceTo(9000);
+  // The last success at 5400 is stale after 6400 (freshness 1000 ms): the ticks from 7500 on withhold the ping.
+  assert.deepEqual(ticks, ['1500 sent', '3000 sent', '4500 sent', '6000 sent', '7500 withheld', '9000 withheld']);
+  assert.deepEqual(
+    h.pings(),
+    ticks.filter((t) => t.endsWith('sent')).map((t) => Number(t.split(' ')[0])),
+  );
+  assert.equal(results[0], 'fake 1 true healthy');
+  assert.deepEqual(await h.stop(), { kind: 'code', code: 0 });
 });
 
 test('a stalled liveness probe: pings stop once its last success is older than the freshness bound, and resume with a fresh one', async () => {
