@@ -52,7 +52,7 @@ test('the config file takes metrics as a port number or "host:port"; a bad one i
   );
 });
 
-const view = (state: RunView['state'], cause?: RunView['cause']): RunView => ({ state, cause, child: undefined });
+const view = (state: RunView['state'], cause?: RunView['cause']): RunView => ({ pid: 4242, state, cause, child: undefined });
 const health = (patch: Partial<HealthState>): HealthState => ({ ...initialHealth(0), ...patch });
 
 test('the observer hooks feed sdwrap_* metrics with Prometheus names, a probe label, and the cheap process metrics', async () => {
