@@ -246,7 +246,7 @@ test('a usage message quoting a value with control characters stays one line', (
   for (const [parse, text] of [
     [() => parseHeaderAssertion('X\r-Ready: yes'), 'X\r-Ready: yes'],
     [() => parseStatusList('\n'), '\n'],
-    [() => validateSpan('--interval', '5s\n5s\u2028', { min: 1 }), '5s\n5s\u2028'],
+    [() => validateSpan('--interval', '5x\n5s\u2028', { min: 1 }), '5x\n5s\u2028'],
   ] as const) {
     const result = valueOrUsageError(parse);
     assert.ok('error' in result, JSON.stringify(text));
