@@ -321,13 +321,15 @@ export class SymptomCounter {
  * chunk read has been handed to the destination: use flushed() to wait for it to be written. The destination
  * is not ended, it is sdwrap's own. If the destination fails (EPIPE), the rest of the output is still read and
  * counted, so the child never wedges on a dead journal, but dropped; the promise then rejects with that error.
- * `source` must not have an encoding set.
+ * `onFailed` hears of that failure once, when it happens: the app may run for days after it. `source` must not
+ * have an encoding set.
  */
 export function relay(
   source: NodeJS.ReadableStream | Readable,
   destination: Writable,
   counter: SymptomCounter,
   stream: LogStream,
+  onFailed?: (error: Error) => void,
 ): Promise<void> {
   return new Promise((resolve, reject) => {
     let failure: Error | undefined;
@@ -359,7 +361,10 @@ export function relay(
       source.resume();
     };
     const onFailure = (error?: Error) => {
-      failure ??= error ?? new Error(`${stream} destination closed`);
+      if (failure === undefined) {
+        failure = error ?? new Error(`${stream} destination closed`);
+        onFailed?.(failure);
+      }
       if (waiting) onDrain();
     };
     const onClose = () => onFailure();

@@ -205,10 +205,14 @@ class Run {
         const out = outputs(logWatch);
         const relayed = (source: Readable | undefined, destination: Writable, stream: 'stdout' | 'stderr') =>
           source
-            ? logWatch.relay(source, destination, counter, stream).then(
-                () => logWatch.flushed(destination),
-                (error: Error) => deps.log.warn({ stream, err: error.message }, "cannot write the app's output"),
-              )
+            ? logWatch
+                .relay(source, destination, counter, stream, (error) =>
+                  deps.log.warn({ stream, err: error.message }, "cannot write the app's output"),
+                )
+                .then(
+                  () => logWatch.flushed(destination),
+                  () => undefined, // told once, when it failed (issue 14)
+                )
             : undefined;
         const { stdout, stderr } = this.#child;
         this.#outputDone = Promise.all([relayed(stdout, out.stdout, 'stdout'), relayed(stderr, out.stderr, 'stderr')]);
