@@ -294,7 +294,16 @@ function printTable(all: Result[]): boolean {
     const ok = worst <= BOUND_MS[kind] && leftovers === 0 && unexplained === 0;
     failed ||= !ok;
     const show = (ms: number) => (Number.isFinite(ms) ? String(ms) : 'never');
-    rows.push([kind, String(of.length), show(median), show(worst), String(BOUND_MS[kind]), String(leftovers), String(unexplained), ok ? 'ok' : 'FAIL']);
+    rows.push([
+      kind,
+      String(of.length),
+      show(median),
+      show(worst),
+      String(BOUND_MS[kind]),
+      String(leftovers),
+      String(unexplained),
+      ok ? 'ok' : 'FAIL',
+    ]);
   }
   rows.push(['all', String(all.length), '', '', '', String(all.reduce((n, r) => n + r.leftovers, 0)), '', failed ? 'FAIL' : 'ok']);
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));

@@ -18,17 +18,30 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 const CHATTY = ['sh', '-c', 'while :; do echo out; echo err >&2; sleep 0.02; done'];
 
 /** sdwrap's options: an exec probe that fails once `flag` exists, fast enough to fit WatchdogSec=2s. */
-const SUPERVISED = (flag: string) => ['--exec', `test ! -e ${flag}`, '--interval', '100ms', '--timeout', '200ms', '--failure-threshold', '2', '--stop-timeout', '500ms', '--'];
+const SUPERVISED = (flag: string) => [
+  '--exec',
+  `test ! -e ${flag}`,
+  '--interval',
+  '100ms',
+  '--timeout',
+  '200ms',
+  '--failure-threshold',
+  '2',
+  '--stop-timeout',
+  '500ms',
+  '--',
+];
 
 test("sdwrap's stdout closed (EPIPE on every line it relays with --watch-log): warned once, the app supervised and killed when unhealthy", async () => {
   const listener = await NotifyListener.start();
   const marker = testMarker();
   const flag = join(dir, 'fail-1');
   try {
-    const run = runSdwrap(
-      ['--watch-log', 'FATAL', ...SUPERVISED(flag), ...CHATTY],
-      { notifySocket: listener.address, marker, env: { WATCHDOG_USEC: '2000000' } },
-    );
+    const run = runSdwrap(['--watch-log', 'FATAL', ...SUPERVISED(flag), ...CHATTY], {
+      notifySocket: listener.address,
+      marker,
+      env: { WATCHDOG_USEC: '2000000' },
+    });
     await run.waitForLog((l) => l.msg === 'ready', 10_000);
     run.proc.stdout!.destroy();
     await run.waitForLog((l) => l.msg === "cannot write the app's output", 5_000);
@@ -50,10 +63,11 @@ test("sdwrap's stderr closed (its log lines and the app's fail with EPIPE): it k
   const marker = testMarker();
   const flag = join(dir, 'fail-2');
   try {
-    const run = runSdwrap(
-      [...SUPERVISED(flag), 'sleep', '30'],
-      { notifySocket: listener.address, marker, env: { WATCHDOG_USEC: '2000000' } },
-    );
+    const run = runSdwrap([...SUPERVISED(flag), 'sleep', '30'], {
+      notifySocket: listener.address,
+      marker,
+      env: { WATCHDOG_USEC: '2000000' },
+    });
     await run.waitForLog((l) => l.msg === 'ready', 10_000);
     run.proc.stderr!.destroy();
     const pings = () => listener.messages.filter((m) => m.fields.WATCHDOG === '1').length;
@@ -75,13 +89,10 @@ test("sdwrap's stderr closed (its log lines and the app's fail with EPIPE): it k
 test('an app that closes its stdout and stderr at once is supervised as any other', async () => {
   const marker = testMarker();
   const flag = join(dir, 'fail-3');
-  const run = runSdwrap(
-    ['--watch-log', 'FATAL', ...SUPERVISED(flag), 'sh', '-c', 'exec >&- 2>&-; sleep 30'],
-    { marker },
-  );
+  const run = runSdwrap(['--watch-log', 'FATAL', ...SUPERVISED(flag), 'sh', '-c', 'exec >&- 2>&-; sleep 30'], { marker });
   await run.waitForLog((l) => l.msg === 'ready', 10_000);
   writeFileSync(flag, '');
   assert.deepEqual(await run.waitForExit(10_000), { code: 69, signal: null }, run.dump());
-  assert.ok(!run.logs.some((l) => l.level === 'fatal' || l.level === 'error' && l.msg !== 'unhealthy: killing the child'), run.dump());
+  assert.ok(!run.logs.some((l) => l.level === 'fatal' || (l.level === 'error' && l.msg !== 'unhealthy: killing the child')), run.dump());
   await assertNoLeftovers(marker);
 });

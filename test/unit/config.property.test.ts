@@ -70,7 +70,10 @@ const VALID_FILES = [
     timeout: '2s',
     startPeriod: '30s',
     probes: [
-      { http: { url: 'http://127.0.0.1:8080/ready', status: '200,204', json: 'checks.0.status==ok', headers: { 'X-Ready': 'yes' } }, role: 'readiness' },
+      {
+        http: { url: 'http://127.0.0.1:8080/ready', status: '200,204', json: 'checks.0.status==ok', headers: { 'X-Ready': 'yes' } },
+        role: 'readiness',
+      },
       { tcp: '127.0.0.1:5432', failureThreshold: 3 },
       { exec: 'pg_isready -q', timeout: 1 },
       { ws: { url: 'ws://127.0.0.1:9000/ws', send: 'ping', expect: 'pong' } },

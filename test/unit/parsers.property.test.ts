@@ -59,7 +59,9 @@ const systemdSpan = fc
   )
   .map((parts) =>
     parts
-      .map(({ plus, whole, fraction, gap, unit }) => `${plus ? '+' : ''}${whole}${fraction === undefined ? '' : `.${fraction}`}${gap}${unit}`)
+      .map(
+        ({ plus, whole, fraction, gap, unit }) => `${plus ? '+' : ''}${whole}${fraction === undefined ? '' : `.${fraction}`}${gap}${unit}`,
+      )
       .join(' '),
   );
 
@@ -85,7 +87,10 @@ test(
         const ms = parseSpan(text);
         assert.notEqual(ms, undefined, `systemd accepts ${JSON.stringify(text)} (${systemd.us} μs), sdwrap does not`);
         // systemd counts in μs and drops what is finer; sdwrap rounds to the ms.
-        assert.ok(Math.abs(ms! - systemd.us / 1000) <= 0.5 + 1e-9 * ms!, `${JSON.stringify(text)}: systemd ${systemd.us} μs, sdwrap ${ms} ms`);
+        assert.ok(
+          Math.abs(ms! - systemd.us / 1000) <= 0.5 + 1e-9 * ms!,
+          `${JSON.stringify(text)}: systemd ${systemd.us} μs, sdwrap ${ms} ms`,
+        );
         agreed++;
       }),
       fuzzOptions(300),
@@ -175,14 +180,25 @@ test('JSON-path assertions: a value or a UsageError; ordering ops always hold a 
     fuzzOptions(2000),
   );
   const key = fc.stringMatching(/^[A-Za-z_][A-Za-z0-9_-]{0,8}$/);
-  const literal = fc.oneof(fc.integer(), fc.boolean(), fc.constant(null), fc.stringMatching(/^[a-z ]{0,8}$/), fc.double({ noNaN: true, noDefaultInfinity: true }));
+  const literal = fc.oneof(
+    fc.integer(),
+    fc.boolean(),
+    fc.constant(null),
+    fc.stringMatching(/^[a-z ]{0,8}$/),
+    fc.double({ noNaN: true, noDefaultInfinity: true }),
+  );
   fc.assert(
-    fc.property(fc.array(fc.oneof(key, fc.nat({ max: 9 }).map(String)), { minLength: 1, maxLength: 4 }), fc.constantFrom('==', '!='), literal, (path, op, value) => {
-      const parsed = parseJsonAssertion(`${path.join('.')}${op}${JSON.stringify(value)}`);
-      assert.deepEqual(parsed.segments, path);
-      assert.equal(parsed.op, op);
-      assert.deepEqual(parsed.value, JSON.parse(JSON.stringify(value)));
-    }),
+    fc.property(
+      fc.array(fc.oneof(key, fc.nat({ max: 9 }).map(String)), { minLength: 1, maxLength: 4 }),
+      fc.constantFrom('==', '!='),
+      literal,
+      (path, op, value) => {
+        const parsed = parseJsonAssertion(`${path.join('.')}${op}${JSON.stringify(value)}`);
+        assert.deepEqual(parsed.segments, path);
+        assert.equal(parsed.op, op);
+        assert.deepEqual(parsed.value, JSON.parse(JSON.stringify(value)));
+      },
+    ),
     fuzzOptions(500),
   );
 });
@@ -196,7 +212,13 @@ test('body patterns: a RegExp or a UsageError', () => {
   );
 });
 
-const URLS = ['http://127.0.0.1:8080/healthz', 'https://user:pa%20ss@example.com/x?y=1#z', 'http://[::1]:80/', 'ws://127.0.0.1:9/ws', 'wss://h/'];
+const URLS = [
+  'http://127.0.0.1:8080/healthz',
+  'https://user:pa%20ss@example.com/x?y=1#z',
+  'http://[::1]:80/',
+  'ws://127.0.0.1:9/ws',
+  'wss://h/',
+];
 
 test('URLs: a URL that validates again to itself, or a UsageError; a secret URL never appears in the message', () => {
   fc.assert(
@@ -229,7 +251,12 @@ test('host:port and counts: a value in range or a UsageError', () => {
   );
 });
 
-const PROBES = ['liveness:http:http://127.0.0.1:8080/healthz', 'readiness:exec:pg_isready -q', 'both:tcp:127.0.0.1:5432', 'liveness:ws:ws://h:1/'];
+const PROBES = [
+  'liveness:http:http://127.0.0.1:8080/healthz',
+  'readiness:exec:pg_isready -q',
+  'both:tcp:127.0.0.1:5432',
+  'liveness:ws:ws://h:1/',
+];
 
 test('--probe specs: a probe or a UsageError', () => {
   fc.assert(
