@@ -130,11 +130,14 @@ export interface RunOutcome {
  * Under systemd that is one run: systemd restarts the unit. With --no-systemd, sdwrap restarts it here.
  */
 export async function supervise(config: Config, deps: SupervisorDeps): Promise<ExitPlan> {
+  const restarter = config.restart ? new Restarter(config, config.restart, deps) : undefined;
   try {
+    restarter?.listen(); // issue 14: before the first run, so no stop signal falls between runs
     const first = await new Run(config, deps).start();
-    if (!config.restart) return first.plan;
-    return await new Restarter(config, config.restart, deps).loop(first);
+    if (!restarter) return first.plan;
+    return await restarter.loop(first);
   } finally {
+    restarter?.unlisten();
     await deps.heartbeat?.close();
   }
 }
@@ -558,11 +561,30 @@ class Restarter {
     this.#signals = deps.signals ?? process;
   }
 
+  /** A stop signal seen by listen(), for the moments between runs when no run listens. */
+  #stopped: NodeJS.Signals | undefined;
+  readonly #onStop = (signal: NodeJS.Signals) => {
+    if ((STOP_SIGNALS as readonly string[]).includes(signal)) this.#stopped ??= signal;
+  };
+
+  /**
+   * Listens for the whole restart loop (issue 14). When a run's listeners went before the next ones came, Node
+   * closed its signal handles, and a SIGTERM arriving then was lost (1 in 15 stops of a crash-looping app).
+   */
+  listen(): void {
+    for (const signal of RELAYED_SIGNALS) this.#signals.on(signal, this.#onStop);
+  }
+
+  unlisten(): void {
+    for (const signal of RELAYED_SIGNALS) this.#signals.off(signal, this.#onStop);
+  }
+
   async loop(first: RunOutcome): Promise<ExitPlan> {
     const { log } = this.deps;
     let outcome = first;
     for (;;) {
       if (outcome.cause?.kind === 'signal') return outcome.plan;
+      if (this.#stopped) return this.#stop(this.#stopped);
       const failed = outcome.cause?.kind === 'unhealthy' || outcome.child.signal !== null || outcome.child.code !== 0;
       if (!failed && this.policy.mode === 'on-failure') return outcome.plan;
       const why = outcome.cause?.kind === 'unhealthy' ? `unhealthy: ${outcome.cause.reason}` : `app ${statusText(outcome.child)}`;
@@ -588,17 +610,20 @@ class Restarter {
         `restarting in ${formatSpan(decision.delayMs)}`,
       );
       const stop = await this.#wait(decision.delayMs);
-      if (stop) {
-        log.info({ signal: stop }, 'stopping: signal during the restart wait');
-        // As if the app had died by it: SIGQUIT and SIGABRT become 128+N, never a core of node.
-        return planExit(undefined, { code: null, signal: stop });
-      }
+      if (stop) return this.#stop(stop);
       outcome = await new Run(this.config, this.deps).start();
     }
   }
 
+  #stop(signal: NodeJS.Signals): ExitPlan {
+    this.deps.log.info({ signal }, 'stopping: signal during the restart wait');
+    // As if the app had died by it: SIGQUIT and SIGABRT become 128+N, never a core of node.
+    return planExit(undefined, { code: null, signal });
+  }
+
   /** Waits out the backoff; resolves early with the stop signal if one arrives. */
   #wait(ms: number): Promise<NodeJS.Signals | undefined> {
+    if (this.#stopped) return Promise.resolve(this.#stopped);
     return new Promise((resolve) => {
       const onSignal = (signal: NodeJS.Signals) => {
         if ((STOP_SIGNALS as readonly string[]).includes(signal)) done(signal);

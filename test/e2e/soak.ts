@@ -213,8 +213,12 @@ async function inject(kind: Kind): Promise<Result> {
       // The next app gets ready only long after the start period; the one after it is normal again.
       await c.sh(`echo --ready-after ${START_PERIOD_MS + 60_000} > ${ARGS_FILE}`, { check: true });
       await c.systemctl(['restart', '--no-block', UNIT], { timeoutMs: 10_000 });
+      // Only once the new app has read the file (it says so when it listens) is the file taken away.
+      const listening = new RegExp(`^fixture-server listening port=${PORT} pid=(\\d+)`);
       const deadline = Date.now() + 10_000;
-      while (Date.now() < deadline && !(await appProcesses()).some((p) => p.pid !== before.app.pid)) await delay(50);
+      const readIt = async () =>
+        (await c.journalMessages(UNIT)).slice(journalFrom).some((l) => Number(listening.exec(l)?.[1] ?? before.app.pid) !== before.app.pid);
+      while (Date.now() < deadline && !(await readIt())) await delay(50);
       await c.sh(`rm -f ${ARGS_FILE}`, { check: true });
       break;
     }
