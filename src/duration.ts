@@ -46,7 +46,11 @@ const UNIT = /[ \t\r\n]*([a-zA-Zµμ]*)[ \t\r\n]*/y;
 /** A unit's size. systemd matches units case-sensitively ("M" is a month, "m" a minute); other cases are forgiven. */
 function unitMs(unit: string): number | undefined {
   if (unit === '') return 1000;
-  return Object.hasOwn(UNIT_MS, unit) ? UNIT_MS[unit] : Object.hasOwn(UNIT_MS, unit.toLowerCase()) ? UNIT_MS[unit.toLowerCase()] : undefined;
+  return Object.hasOwn(UNIT_MS, unit)
+    ? UNIT_MS[unit]
+    : Object.hasOwn(UNIT_MS, unit.toLowerCase())
+      ? UNIT_MS[unit.toLowerCase()]
+      : undefined;
 }
 
 /** Parses a systemd time span into milliseconds; returns undefined when the text is not one. */
