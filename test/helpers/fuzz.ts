@@ -7,14 +7,14 @@ import fc from 'fast-check';
 import { EXIT, UsageError } from '../../src/errors.js';
 
 /**
- * Cases per property: `base` in `npm test` (quick), SDWRAP_FUZZ_RUNS in `npm run fuzz`. A seed in
- * SDWRAP_FUZZ_SEED replays a run fast-check reported.
+ * Cases per property: `base` in `npm test` (quick), SDWRAP_FUZZ_RUNS in `npm run fuzz` (at most `max`, for
+ * properties that spawn a process per case). A seed in SDWRAP_FUZZ_SEED replays a run fast-check reported.
  */
-export function fuzzOptions(base: number): fc.Parameters<unknown> {
+export function fuzzOptions(base: number, { max = Infinity }: { max?: number } = {}): fc.Parameters<unknown> {
   const runs = Number(process.env.SDWRAP_FUZZ_RUNS);
   const seed = Number(process.env.SDWRAP_FUZZ_SEED);
   return {
-    numRuns: Number.isSafeInteger(runs) && runs > 0 ? runs : base,
+    numRuns: Math.min(max, Number.isSafeInteger(runs) && runs > 0 ? runs : base),
     ...(Number.isSafeInteger(seed) ? { seed } : {}),
   };
 }

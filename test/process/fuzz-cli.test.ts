@@ -58,7 +58,7 @@ test('fuzzed flag values: sdwrap runs, or exits 2 with one line and no stack tra
         assert.ok(said.length >= 1 && said.length <= 2, run.dump());
       }
     }),
-    fuzzOptions(40),
+    fuzzOptions(40, { max: 400 }),
   );
   assert.ok(usage > 0, 'no case was a usage error: the fuzzing is too tame');
   await assertNoLeftovers(marker);

@@ -93,7 +93,7 @@ test(
         );
         agreed++;
       }),
-      fuzzOptions(300),
+      fuzzOptions(300, { max: 3000 }),
     );
     assert.ok(agreed > 100, `only ${agreed} of the sample were spans systemd accepts`);
   },
@@ -139,6 +139,11 @@ test('status lists: a value or a UsageError; what parses formats back to the sam
 
 const HEADERS = ['X-Ready: yes', 'Host: svc.internal', 'Authorization: Bearer abc.def', 'Content-Type:application/json', 'a:b'];
 
+const FIXED_REQUEST_HEADER_MESSAGE = (() => {
+  const result = valueOrUsageError(() => parseRequestHeader(''));
+  return 'error' in result ? result.error.message : '';
+})();
+
 test('header lines: a value or a UsageError; a request header value never appears in the message', () => {
   fc.assert(
     fc.property(textNear(HEADERS), (text) => {
@@ -147,7 +152,9 @@ test('header lines: a value or a UsageError; a request header value never appear
       const request = valueOrUsageError(() => parseRequestHeader(text));
       if ('error' in request) {
         const value = text.slice(text.indexOf(':') + 1).trim();
-        if (value.length >= 4) assert.ok(!request.error.message.includes(value), `the value leaked: ${request.error.message}`);
+        // Words of the message's own fixed text ("Name: value", its example) are no leak.
+        const leak = value.length >= 4 && !FIXED_REQUEST_HEADER_MESSAGE.includes(value) && request.error.message.includes(value);
+        assert.ok(!leak, `the value leaked: ${request.error.message}`);
       } else {
         assert.ok(!/[\r\n\0]/.test(request.value.value));
       }
