@@ -61,7 +61,7 @@ for (const stale of [false, true]) {
   });
 }
 
-test('--watch-log and an app flooding stdout at full speed: pings keep their rhythm, a symptom is still seen, memory bounded', async () => {
+test('--watch-log and an app flooding stdout at full speed: pings keep their rhythm, a symptom is still seen, memory bounded', async (t) => {
   assertFreshBuild();
   const listener = await NotifyListener.start();
   const marker = testMarker();
@@ -105,6 +105,9 @@ test('--watch-log and an app flooding stdout at full speed: pings keep their rhy
     const gaps = pings.slice(1).map((t, i) => t - pings[i]!);
     assert.ok(Math.max(...gaps) < 900, `a ${Math.round(Math.max(...gaps))} ms gap between pings during the flood`);
     assert.ok(peakKiB > 0 && peakKiB < 200 * 1024, `sdwrap peaked at ${peakKiB} KiB`);
+    t.diagnostic(
+      `relayed ${Math.round(bytes / 2 ** 20)} MiB; longest gap between pings ${Math.round(Math.max(...gaps))} ms; peak RSS ${Math.round(peakKiB / 1024)} MiB`,
+    );
     await assertNoLeftovers(marker);
   } finally {
     clearInterval(sampler);
