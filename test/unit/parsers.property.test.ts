@@ -227,13 +227,21 @@ const URLS = [
   'wss://h/',
 ];
 
+/** The words of the message about a bad URL ("expects an http:// or https:// URL"), which are no leak. */
+const FIXED_URL_MESSAGE = (() => {
+  const result = valueOrUsageError(() => validateHttpUrl('--heartbeat-url', '', { secret: true }));
+  return 'error' in result ? result.error.message : '';
+})();
+
 test('URLs: a URL that validates again to itself, or a UsageError; a secret URL never appears in the message', () => {
   fc.assert(
     fc.property(fc.oneof(textNear(URLS), fc.webUrl({ withQueryParameters: true, withFragments: true })), (text) => {
       const http = valueOrUsageError(() => validateHttpUrl('--http', text));
       if ('value' in http) assert.equal(validateHttpUrl('--http', http.value), http.value);
       const secret = valueOrUsageError(() => validateHttpUrl('--heartbeat-url', text, { secret: true }));
-      if ('error' in secret && text.trim().length >= 6) assert.ok(!secret.error.message.includes(text), secret.error.message);
+      if ('error' in secret && text.trim().length >= 6 && !FIXED_URL_MESSAGE.includes(text)) {
+        assert.ok(!secret.error.message.includes(text), secret.error.message);
+      }
       const ws = valueOrUsageError(() => validateWsUrl('--ws', text));
       if ('value' in ws) assert.equal(validateWsUrl('--ws', ws.value), ws.value);
     }),
