@@ -48,7 +48,7 @@ test("sdwrap's stdout closed (EPIPE on every line it relays with --watch-log): w
     const pings = () => listener.messages.filter((m) => m.fields.WATCHDOG === '1').length;
     const before = pings();
     // Hundreds of lines later: still pinging, and the warning was given once.
-    await waitFor(() => pings() >= before + 5, { timeout: 5_000, message: () => `no more WATCHDOG=1 after stdout closed\n${run.dump()}` });
+    await waitFor(() => pings() >= before + 3, { timeout: 8_000, message: () => `no more WATCHDOG=1 after stdout closed\n${run.dump()}` });
     assert.equal(run.logs.filter((l) => l.msg === "cannot write the app's output").length, 1, run.dump());
     writeFileSync(flag, '');
     assert.deepEqual(await run.waitForExit(10_000), { code: 69, signal: null }, run.dump());
@@ -72,7 +72,7 @@ test("sdwrap's stderr closed (its log lines and the app's fail with EPIPE): it k
     run.proc.stderr!.destroy();
     const pings = () => listener.messages.filter((m) => m.fields.WATCHDOG === '1').length;
     const before = pings();
-    await waitFor(() => pings() >= before + 5, { timeout: 5_000, message: () => `no more WATCHDOG=1 after stderr closed\n${run.dump()}` });
+    await waitFor(() => pings() >= before + 3, { timeout: 8_000, message: () => `no more WATCHDOG=1 after stderr closed\n${run.dump()}` });
     writeFileSync(flag, '');
     // The verdict still reaches systemd, through STATUS=, with no stderr to log it to.
     await waitFor(() => listener.messages.some((m) => /^unhealthy/.test(m.fields.STATUS ?? '')), {
