@@ -29,10 +29,18 @@ export class SdwrapError extends Error {
   }
 }
 
-/** A flag, value or config the user got wrong: one line, exit 2. */
+const ESCAPES: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+/** Control characters and line separators (a newline in a quoted value) as escapes, so a message stays one line. */
+export function oneLine(text: string): string {
+  // eslint-disable-next-line no-control-regex -- control characters are what this replaces
+  return text.replace(/[\u0000-\u001f\u007f\u2028\u2029]/g, (c) => ESCAPES[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** A flag, value or config the user got wrong: one line (whatever text it quotes), exit 2. */
 export class UsageError extends SdwrapError {
   constructor(message: string) {
-    super(message, 'SDWRAP_USAGE', EXIT.USAGE);
+    super(oneLine(message), 'SDWRAP_USAGE', EXIT.USAGE);
     this.name = 'UsageError';
   }
 }

@@ -176,7 +176,8 @@ export const SUMMARY =
   'Runs <command> as its child, probes it the way a client would, sends systemd READY=1 only once it is healthy ' +
   'and WATCHDOG=1 only while it stays healthy, relays signals, and kills the whole tree when it is not.';
 
-export const SPAN_TEXT = '<span> is a systemd time span: 500ms, 5s, 2min, "1min 30s", 1h; a bare number is seconds; at most 24 days.';
+export const SPAN_TEXT =
+  '<span> is a systemd time span: 500ms, 5s, 2min, "1min 30s", 1h; a number without a unit is seconds; at most 24 days.';
 
 export const EXAMPLES: ReadonlyArray<{ title: string; command: string }> = [
   {

@@ -320,13 +320,15 @@ export class SymptomCounter {
  * chunk read has been handed to the destination: use flushed() to wait for it to be written. The destination
  * is not ended, it is sdwrap's own. If the destination fails (EPIPE), the rest of the output is still read and
  * counted, so the child never wedges on a dead journal, but dropped; the promise then rejects with that error.
- * `source` must not have an encoding set.
+ * `onFailed` hears of that failure once, when it happens: the app may run for days after it. `source` must not
+ * have an encoding set.
  */
 export function relay(
   source: NodeJS.ReadableStream | Readable,
   destination: Writable,
   counter: SymptomCounter,
   stream: LogStream,
+  onFailed?: (error: Error) => void,
 ): Promise<void> {
   return new Promise((resolve, reject) => {
     let failure: Error | undefined;
@@ -358,7 +360,10 @@ export function relay(
       source.resume();
     };
     const onFailure = (error?: Error) => {
-      failure ??= error ?? new Error(`${stream} destination closed`);
+      if (failure === undefined) {
+        failure = error ?? new Error(`${stream} destination closed`);
+        onFailed?.(failure);
+      }
       if (waiting) onDrain();
     };
     const onClose = () => onFailure();
@@ -565,7 +570,7 @@ function outputs(): Record<LogStream, Writable> {
 /**
  * --watch-log for one run: relays the child's stdout and stderr to sdwrap's own, counting the symptom on the
  * way; `onTrip` hears the symptom's storm, `onMatch` each count of matching lines. Resolves once both streams ended and what was read is written
- * (a destination that fails is reported once, through `onWriteError`, and the rest dropped).
+ * (a destination that fails is reported once, through `onWriteError` when it fails, and the rest dropped).
  */
 export function watchOutput(
   child: { stdout: Readable | undefined; stderr: Readable | undefined },
@@ -580,9 +585,9 @@ export function watchOutput(
   const watch = (stream: LogStream) => {
     const source = child[stream];
     return source
-      ? relay(source, out[stream], counter, stream).then(
+      ? relay(source, out[stream], counter, stream, (error) => onWriteError(stream, error)).then(
           () => flushed(out[stream]),
-          (error: Error) => onWriteError(stream, error),
+          () => undefined, // told once, when it failed
         )
       : undefined;
   };

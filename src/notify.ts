@@ -3,6 +3,7 @@
 import { spawn } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { createConnection } from 'node:net';
 import type { NotifierChoice } from './config.js';
 import type { Logger } from './logger.js';
 import { isValidNotifySocket } from './systemd-env.js';
@@ -51,9 +52,14 @@ function loadAddon(): SdNotifyAddon | undefined {
   }
 }
 
-/** libsystemd's sd_notify hides send errors; a path socket that does not exist is the one failure we can see. */
+/**
+ * libsystemd's sd_notify hides send errors; what we can see: a path that is no socket (deleted, not yet back),
+ * and, checked once, a socket of the wrong type (a stream socket accepts a connection; a datagram one refuses
+ * it with EPROTOTYPE). Each is told once, however often it recurs.
+ */
 function onceUnreachable(address: string, log: Logger): () => void {
   let warned = false;
+  let typeChecked = false;
   return () => {
     if (warned || !address.startsWith('/')) return;
     let isSocket = false;
@@ -65,8 +71,25 @@ function onceUnreachable(address: string, log: Logger): () => void {
     if (!isSocket) {
       warned = true;
       log.warn({ notifySocket: address }, 'notify socket is unreachable: systemd will not hear from sdwrap');
+    } else if (!typeChecked) {
+      typeChecked = true;
+      warnIfStreamSocket(address, () => {
+        warned = true;
+        log.warn({ notifySocket: address }, 'notify socket is a stream socket, not a datagram socket: systemd will not hear from sdwrap');
+      });
     }
   };
+}
+
+/** Calls `warn` if a connection to `address` is accepted: a datagram socket (systemd's) never accepts one. */
+function warnIfStreamSocket(address: string, warn: () => void): void {
+  const probe = createConnection(address);
+  probe.once('connect', () => {
+    probe.destroy();
+    warn();
+  });
+  probe.once('error', () => probe.destroy());
+  probe.unref();
 }
 
 function nativeNotifier(addon: SdNotifyAddon, checkReachable: () => void): Notifier {

@@ -10,10 +10,52 @@ import type { Logger } from './logger.js';
 import { statusText } from './status.js';
 import type { RunOutcome } from './supervisor.js';
 
+/**
+ * The stop signals of a whole restart loop, listened for from before the first run to the end: between two
+ * runs no run listens, and Node closes a signal's handle when its last listener goes, so a SIGTERM then was
+ * lost and sdwrap restarted on (2 to 3 in 40 stops of a crash-looping app, test/process/faults-signals).
+ */
+export class StopWatch {
+  #signal: NodeJS.Signals | undefined;
+  #waiter: ((signal: NodeJS.Signals) => void) | undefined;
+  readonly #onSignal = (signal: NodeJS.Signals) => {
+    if (!(STOP_SIGNALS as readonly string[]).includes(signal)) return;
+    this.#signal ??= signal;
+    this.#waiter?.(signal);
+  };
+
+  constructor(private readonly signals: Pick<NodeJS.Process, 'on' | 'off'>) {
+    for (const s of RELAYED_SIGNALS) signals.on(s, this.#onSignal);
+  }
+
+  /** The first stop signal seen, if any. */
+  get signal(): NodeJS.Signals | undefined {
+    return this.#signal;
+  }
+
+  /** Waits `ms`; resolves early with the stop signal if one came or comes. */
+  wait(ms: number, clock: Clock): Promise<NodeJS.Signals | undefined> {
+    if (this.#signal) return Promise.resolve(this.#signal);
+    return new Promise((resolve) => {
+      const timer = clock.setTimeout(() => done(undefined), ms);
+      const done = (signal: NodeJS.Signals | undefined) => {
+        clock.clearTimeout(timer);
+        this.#waiter = undefined;
+        resolve(signal);
+      };
+      this.#waiter = done;
+    });
+  }
+
+  close(): void {
+    for (const s of RELAYED_SIGNALS) this.signals.off(s, this.#onSignal);
+  }
+}
+
 export interface RestarterDeps {
   log: Logger;
   clock: Clock;
-  signals: Pick<NodeJS.Process, 'on' | 'off'>;
+  stops: StopWatch;
   /** Starts the next run of the app. */
   run(): Promise<RunOutcome>;
   /** Told of each restart, once its wait is over and before the next run starts. */
@@ -29,6 +71,7 @@ export async function restartLoop(first: RunOutcome, policy: RestartPolicy, deps
   let outcome = first;
   for (;;) {
     if (outcome.cause?.kind === 'signal') return outcome.plan;
+    if (deps.stops.signal) return stopped(deps.stops.signal, log);
     const failed = outcome.cause?.kind === 'unhealthy' || outcome.child.signal !== null || outcome.child.code !== 0;
     if (!failed && policy.mode === 'on-failure') return outcome.plan;
     const why = outcome.cause?.kind === 'unhealthy' ? `unhealthy: ${outcome.cause.reason}` : `app ${statusText(outcome.child)}`;
@@ -54,31 +97,17 @@ export async function restartLoop(first: RunOutcome, policy: RestartPolicy, deps
       },
       `restarting in ${formatSpan(decision.delayMs)}`,
     );
-    const stop = await waitOrStop(decision.delayMs, deps);
-    if (stop) {
-      log.info({ signal: stop }, 'stopping: signal during the restart wait');
-      // As if the app had died by it: SIGQUIT and SIGABRT become 128+N, never a core of node.
-      return planExit(undefined, { code: null, signal: stop });
-    }
+    const stop = await deps.stops.wait(decision.delayMs, clock);
+    if (stop) return stopped(stop, log);
     deps.onRestart?.();
     outcome = await deps.run();
   }
 }
 
-/** Waits out the backoff; resolves early with the stop signal if one arrives. */
-function waitOrStop(ms: number, { clock, signals }: RestarterDeps): Promise<NodeJS.Signals | undefined> {
-  return new Promise((resolve) => {
-    const onSignal = (signal: NodeJS.Signals) => {
-      if ((STOP_SIGNALS as readonly string[]).includes(signal)) done(signal);
-    };
-    const timer = clock.setTimeout(() => done(undefined), ms);
-    const done = (signal: NodeJS.Signals | undefined) => {
-      clock.clearTimeout(timer);
-      for (const s of RELAYED_SIGNALS) signals.off(s, onSignal);
-      resolve(signal);
-    };
-    for (const s of RELAYED_SIGNALS) signals.on(s, onSignal);
-  });
+function stopped(signal: NodeJS.Signals, log: Logger): ExitPlan {
+  log.info({ signal }, 'stopping: signal during the restart wait');
+  // As if the app had died by it: SIGQUIT and SIGABRT become 128+N, never a core of node.
+  return planExit(undefined, { code: null, signal });
 }
 
 /** The last run's status, as a code (no re-raise after giving up); exits that were not failures

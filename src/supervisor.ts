@@ -30,7 +30,7 @@ import type { Logger } from './logger.js';
 import { formatLines, reloadingLines, type Notifier } from './notify.js';
 import { ProbeLoop } from './probe-loop.js';
 import { createProbe, type Probe } from './probes/probe.js';
-import { restartLoop } from './restarter.js';
+import { restartLoop, StopWatch } from './restarter.js';
 import { planProbes, probeViews, runFacts } from './run-facts.js';
 import { STATUS } from './status.js';
 import { childEnv, watchdogPeriodMs } from './systemd-env.js';
@@ -101,18 +101,21 @@ export interface RunOutcome {
  * Under systemd that is one run: systemd restarts the unit. With --no-systemd, sdwrap restarts it here.
  */
 export async function supervise(config: Config, deps: SupervisorDeps): Promise<ExitPlan> {
+  // --no-systemd: stop signals are heard from before the first run, so none falls between two runs.
+  const stops = config.restart ? new StopWatch(deps.signals ?? process) : undefined;
   try {
     const run = () => new Run(config, deps).start();
     const first = await run();
-    if (!config.restart) return first.plan;
+    if (!config.restart || !stops) return first.plan;
     return await restartLoop(first, config.restart, {
       log: deps.log,
       clock: deps.clock ?? systemClock,
-      signals: deps.signals ?? process,
+      stops,
       run,
       onRestart: () => deps.observer?.restart?.(),
     });
   } finally {
+    stops?.close();
     await deps.heartbeat?.close();
   }
 }

@@ -73,13 +73,16 @@ export class NotifyListener {
 
   /**
    * Starts a listener on a fresh temp-dir socket path, or on a random abstract
-   * address (`@sdwrap-test-<hex>`) with `{ abstract: true }`. Resolves once the
+   * address (`@sdwrap-test-<hex>`) with `{ abstract: true }`, or on `path`. Resolves once the
    * socket is bound.
    */
-  static async start(opts: { abstract?: boolean; timeoutMs?: number } = {}): Promise<NotifyListener> {
+  static async start(opts: { abstract?: boolean; timeoutMs?: number; path?: string } = {}): Promise<NotifyListener> {
     let tmpDir: string | undefined;
     let address: string;
-    if (opts.abstract) {
+    if (opts.path !== undefined) {
+      // A given path (a listener coming back where another was): its directory is the caller's.
+      address = opts.path;
+    } else if (opts.abstract) {
       address = `@sdwrap-test-${process.pid}-${randomBytes(6).toString('hex')}`;
     } else {
       tmpDir = mkdtempSync(path.join(tmpdir(), 'sdwrap-notify-'));

@@ -25,7 +25,7 @@ test('parses systemd time spans into milliseconds', () => {
 });
 
 test('rejects what is not a span', () => {
-  for (const text of ['', 'abc', '5x', '-1s', 's', '1min 30', '5 s s', '1e3s', '1,5s']) {
+  for (const text of ['', 'abc', '5x', '-1s', 's', '5 s s', '1e3s', '1,5s']) {
     assert.equal(parseSpan(text), undefined, text);
   }
 });
