@@ -31,6 +31,7 @@ import { emptyHistory, nextRestart, type RestartHistory, type RestartPolicy } fr
 import type { Notifier } from './notify.js';
 import { ProbeLoop } from './probe-loop.js';
 import { createProbe, type Probe } from './probes/probe.js';
+import { inheritedListenFds } from './socket-activation.js';
 import { childEnv, watchdogPeriodMs } from './systemd-env.js';
 import { planProbeTiming, type Timing } from './timing.js';
 import { vouchFor } from './vouch.js';
@@ -194,12 +195,19 @@ class Run {
     // Listen before spawning, so a stop signal that arrives early is relayed rather than killing sdwrap.
     for (const signal of RELAYED_SIGNALS) this.#signals.on(signal, this.#onSignal);
     deps.control?.on('reload', this.#onReloadRequest);
-    const env = childEnv(deps.env);
     const probes: Array<{ config: ProbeConfig; probe: Probe }> = [];
+    let env = deps.env;
+    let listenFds = 0;
     try {
+      listenFds = inheritedListenFds(deps.env, deps.pid); // issue 12: socket activation passed through
+      env = childEnv(deps.env, listenFds);
       for (const probe of config.probes) probes.push({ config: probe, probe: await (deps.createProbe ?? defaultCreateProbe)(probe, env) });
       const logWatch = config.watchLog ? await import('./log-watch.js') : undefined;
-      this.#child = await (deps.spawn ?? spawnChild)(config.command, config.args, env, { pipeOutput: logWatch !== undefined });
+      this.#child = await (deps.spawn ?? spawnChild)(config.command, config.args, env, {
+        pipeOutput: logWatch !== undefined,
+        listenFds,
+        pidVars: listenFds > 0 ? ['LISTEN_PID'] : [],
+      });
       if (logWatch && config.watchLog) {
         const counter = new logWatch.SymptomCounter(config.watchLog, this.#clock, (reason) => this.#unhealthy(reason));
         const out = outputs(logWatch);
