@@ -72,6 +72,8 @@ async function schema() {
       restartWindow: span.optional(),
       restartReset: span.optional(),
       controlSocket: z.string().optional(),
+      pidFile: z.string().optional(),
+      notifyPassthrough: z.boolean().optional(),
     })
     .strict();
 }
@@ -243,6 +245,8 @@ export async function loadConfigFile(path: string): Promise<FileOptions> {
     restartWindow: asText(f.restartWindow),
     restartReset: asText(f.restartReset),
     controlSocket: f.controlSocket,
+    pidFile: f.pidFile,
+    notifyPassthrough: f.notifyPassthrough,
   };
   const present = dropUndefined(options);
   // Top-level values are checked later, with the flags' validators: name them by where they stand in the file.

@@ -81,6 +81,10 @@ export interface Config {
   readonly restart: RestartPolicy | undefined;
   /** --control-socket as given; without it, $RUNTIME_DIRECTORY decides (control-protocol.ts). */
   readonly controlSocket: string | undefined;
+  /** --pid-file: the command may fork and exit 0; the process the file names is then the app. */
+  readonly pidFile: string | undefined;
+  /** --notify-passthrough: the app gets a NOTIFY_SOCKET of its own; its READY and WATCHDOG are ANDed with the probes. */
+  readonly notifyPassthrough: boolean;
 }
 
 /** Every default sdwrap has. */
@@ -173,6 +177,8 @@ export interface RawOptions {
   restartWindow?: string;
   restartReset?: string;
   controlSocket?: string;
+  pidFile?: string;
+  notifyPassthrough?: boolean;
   config?: string;
   /** Options that came from the config file: how messages name them ("--config app.json:3:5: interval"). */
   fileNames?: Partial<Record<keyof RawOptions, string>>;
@@ -240,7 +246,20 @@ export function buildConfig(
     noSystemd: raw.systemd === false,
     restart: normalizeRestart(raw),
     controlSocket: raw.controlSocket,
+    pidFile: normalizePidFile(raw),
+    notifyPassthrough: raw.notifyPassthrough === true,
   });
+}
+
+/** --pid-file: a path; relative paths are taken from the working directory, as the app's own would be. */
+function normalizePidFile(raw: RawOptions): string | undefined {
+  if (raw.pidFile === undefined) return undefined;
+  if (raw.pidFile.trim() === '' || raw.pidFile.endsWith('/')) {
+    throw new UsageError(
+      `${label(raw, 'pidFile', '--pid-file')} expects the path of the file the daemon writes its pid to, got '${raw.pidFile}'`,
+    );
+  }
+  return raw.pidFile;
 }
 
 /** Probes from the single-kind flags (role both), from --probe, and from a config file, in that order. */

@@ -21,8 +21,7 @@ export interface ProcessIdentity {
 
 /** What a pid file held when last read: a usable pid, or why not. */
 export type PidFileReading =
-  | { ok: true; identity: ProcessIdentity }
-  | { ok: false; code: SdwrapErrorCode; problem: string; permanent: boolean };
+  { ok: true; identity: ProcessIdentity } | { ok: false; code: SdwrapErrorCode; problem: string; permanent: boolean };
 
 /** How the pid file looked before the command ran: a file left over from an earlier run is not the new daemon's. */
 export interface PidFileSnapshot {
@@ -80,10 +79,20 @@ export function readPidFile(path: string, { ownPid, snapshot }: { ownPid: number
     text = readFileSync(path, 'latin1');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    return { ok: false, code: 'SDWRAP_PIDFILE_TIMEOUT', problem: code === 'ENOENT' ? 'was never written' : `cannot be read (${code})`, permanent: false };
+    return {
+      ok: false,
+      code: 'SDWRAP_PIDFILE_TIMEOUT',
+      problem: code === 'ENOENT' ? 'was never written' : `cannot be read (${code})`,
+      permanent: false,
+    };
   }
   if (snapshot?.key !== undefined && key === snapshot.key) {
-    return { ok: false, code: 'SDWRAP_PIDFILE_TIMEOUT', problem: 'still holds what it held before the command ran (not rewritten)', permanent: false };
+    return {
+      ok: false,
+      code: 'SDWRAP_PIDFILE_TIMEOUT',
+      problem: 'still holds what it held before the command ran (not rewritten)',
+      permanent: false,
+    };
   }
   const trimmed = text.trim();
   if (trimmed === '') return { ok: false, code: 'SDWRAP_PIDFILE_EMPTY', problem: 'is empty', permanent: false };
@@ -94,10 +103,16 @@ export function readPidFile(path: string, { ownPid, snapshot }: { ownPid: number
   }
   const pid = Number(first);
   if (pid === ownPid || pid === 1) {
-    return { ok: false, code: 'SDWRAP_PIDFILE_FORBIDDEN', problem: `names ${pid === 1 ? 'PID 1' : "sdwrap's own pid"} (${pid})`, permanent: true };
+    return {
+      ok: false,
+      code: 'SDWRAP_PIDFILE_FORBIDDEN',
+      problem: `names ${pid === 1 ? 'PID 1' : "sdwrap's own pid"} (${pid})`,
+      permanent: true,
+    };
   }
   const startTime = processStartTime(pid);
-  if (startTime === undefined) return { ok: false, code: 'SDWRAP_PIDFILE_DEAD', problem: `names pid ${pid}, which is not running`, permanent: false };
+  if (startTime === undefined)
+    return { ok: false, code: 'SDWRAP_PIDFILE_DEAD', problem: `names pid ${pid}, which is not running`, permanent: false };
   return { ok: true, identity: { pid, startTime } };
 }
 

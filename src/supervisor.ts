@@ -10,7 +10,8 @@ import { EXIT } from './errors.js';
 import { planExit, type ExitPlan } from './exit-plan.js';
 import type { HealthState, ProbeResult, Verdict } from './health.js';
 import type { Heartbeat } from './heartbeat.js';
-import { signalTree, terminateTree, waitTreeGone } from './kill-tree.js';
+import { signalTree, terminateLeftovers, terminateTree, waitTreeGone, type TreeMember } from './kill-tree.js';
+import { leftoverLines } from './leftovers.js';
 import {
   finalCause,
   initialMachine,
@@ -503,15 +504,18 @@ class Run {
       case 'watch-tree':
         void waitTreeGone(pid).then(() => this.#dispatch({ type: 'tree-gone' }));
         return;
-      case 'reap-tree':
+      case 'reap-tree': {
         // One /proc scan: usually nothing is left and sdwrap can go at once.
-        if (terminateTree(pid) === 0) {
+        const left = terminateLeftovers(pid);
+        this.#logLeftovers(left); // issue 12: say what is ended
+        if (left.length === 0) {
           queueMicrotask(() => this.#dispatch({ type: 'tree-gone' }));
           return;
         }
         this.#perform({ type: 'arm-deadline' });
         this.#perform({ type: 'watch-tree' });
         return;
+      }
       case 'exit':
         if (this.#machine.cause === undefined && this.#machine.stopRequested === undefined) {
           deps.heartbeat?.fail(`app ${statusText(this.#machine.child!)}`);
@@ -519,6 +523,15 @@ class Run {
         void this.#exit();
         return;
     }
+  }
+
+  #logLeftovers(left: TreeMember[]): void {
+    const options = {
+      status: this.#machine.child,
+      uptimeMs: this.#clock.now() - this.#startedAt,
+      pidFile: this.config.pidFile !== undefined,
+    };
+    for (const line of leftoverLines(left, options)) this.#log[line.level](line.fields, line.msg);
   }
 
   async #exit(): Promise<void> {
