@@ -7,8 +7,7 @@ export const EXIT = {
   /** Liveness failed: sdwrap killed the child's tree (sysexits EX_UNAVAILABLE). */
   UNHEALTHY: 69,
   /** --pid-file: the adopted app vanished without a stop asked for. Its status cannot be read (sdwrap is not
-   * its parent), so sdwrap reports a failure Restart=on-failure restarts (sysexits EX_TEMPFAIL). Also the
-   * exit when no usable pid appeared in the pid file. */
+   * its parent), so sdwrap reports a failure Restart=on-failure restarts (sysexits EX_TEMPFAIL). */
   APP_VANISHED: 75,
   /** sdwrap itself failed (a bug): sysexits EX_SOFTWARE. */
   INTERNAL: 70,

@@ -203,7 +203,7 @@ export const EXIT_CODES: ReadonlyArray<{ code: string; meaning: string }> = [
   { code: String(EXIT.USAGE), meaning: 'a usage error: a bad flag, value or config file' },
   { code: String(EXIT.UNHEALTHY), meaning: 'the app was unhealthy and sdwrap killed it' },
   { code: String(EXIT.INTERNAL), meaning: 'an internal error of sdwrap' },
-  { code: String(EXIT.APP_VANISHED), meaning: '--pid-file: the daemon vanished (its status is unknown), or its pid file named none' },
+  { code: String(EXIT.APP_VANISHED), meaning: '--pid-file: the daemon vanished without a stop asked for (its status cannot be read)' },
   { code: String(EXIT.NOT_EXECUTABLE), meaning: 'the command cannot be executed' },
   { code: String(EXIT.NOT_FOUND), meaning: 'the command was not found' },
 ];

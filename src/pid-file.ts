@@ -5,10 +5,10 @@
 import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { SdwrapError, EXIT, type SdwrapErrorCode } from './errors.js';
 
-/** A pid file that yields no process to adopt. */
+/** A pid file that yields no process to adopt: an unhealthy start (the supervisor kills what the command left). */
 export class PidFileError extends SdwrapError {
   constructor(message: string, code: SdwrapErrorCode) {
-    super(message, code, EXIT.APP_VANISHED);
+    super(message, code, EXIT.UNHEALTHY);
     this.name = 'PidFileError';
   }
 }
