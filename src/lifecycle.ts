@@ -1,6 +1,9 @@
 // The supervisor's lifecycle as data: states, events, and one pure transition function that answers
 // "what happens when X arrives in state Y" in one table. supervisor.ts carries out the effects.
 
+/** The adopted daemon vanished (EXIT.APP_VANISHED in errors.ts, kept here so the table imports nothing). */
+const EXIT_APP_VANISHED = 75;
+
 export type State =
   /** Child spawned, READY=1 not yet sent. */
   | 'starting'
@@ -58,7 +61,14 @@ export type Event =
    * on reloading past a failed `sdwrap reload` until READY=1 (systemd 252 re-enters its reload state).
    * Asked again while reloading (its asker gone), it starts over: SIGHUP again, fresh probes.
    */
-  | { type: 'reload-request' };
+  | { type: 'reload-request' }
+  // issue 12 (legacy apps):
+  /** --notify-passthrough: the app said READY=1. */
+  | { type: 'app-ready' }
+  /** --pid-file: the pid file names a process to follow (`self`: the command's own pid, whose exit status sdwrap reads). */
+  | { type: 'adopted'; pid: number; previous: number | undefined; self: boolean }
+  /** --pid-file: the adopted daemon is gone (sdwrap is not its parent: no status). */
+  | { type: 'adopted-exit'; pid: number; fields?: LogFields };
 
 /** Why sdwrap is ending, recorded once: the first reason wins. */
 export type StopCause = { kind: 'signal'; signal: StopSignal } | { kind: 'unhealthy'; reason: string };
@@ -84,15 +94,65 @@ export type Effect =
   /** The tree is gone: sdwrap ends by finalCause() and the child's status (read when it does). */
   | { type: 'exit' };
 
+/** What READY=1 waits for besides the probes: the app's own READY=1 (--notify-passthrough), the daemon's pid (--pid-file). */
+export type Gate = 'app-ready' | 'adoption';
+
+/** Which process is the app: the command (child), or, with --pid-file, the daemon it names (waiting for it, or adopted). */
+export type Follow = 'child' | 'pid-file' | 'adopted';
+
 export interface Machine {
   readonly state: State;
   readonly cause: StopCause | undefined;
   readonly child: ChildStatus | undefined;
   /** The first stop signal received, in any state: a stop asked for is never lost (nor restarted past). */
   readonly stopRequested: StopSignal | undefined;
+  /** Gates READY=1 still waits for; empty for a plain app. */
+  readonly gates: readonly Gate[];
+  /** The probes passed while a gate was still closed: READY=1 goes out with this once the gates open. */
+  readonly pendingReady: { detail: string; fields?: LogFields } | undefined;
+  readonly follow: Follow;
+  /** --pid-file: the command's exit 0 while the pid file was awaited (nothing of the app may be left to stop). */
+  readonly commandExit: ChildStatus | undefined;
 }
 
-export const initialMachine: Machine = { state: 'starting', cause: undefined, child: undefined, stopRequested: undefined };
+export const initialMachine: Machine = {
+  state: 'starting',
+  cause: undefined,
+  child: undefined,
+  stopRequested: undefined,
+  gates: [],
+  pendingReady: undefined,
+  follow: 'child',
+  commandExit: undefined,
+};
+
+/** The first machine of a run: gated by the app's READY=1 and/or the pid file. */
+export function initialMachineFor({ notifyPassthrough, pidFile }: { notifyPassthrough: boolean; pidFile: boolean }): Machine {
+  const gates: Gate[] = [];
+  if (notifyPassthrough) gates.push('app-ready');
+  if (pidFile) gates.push('adoption');
+  return { ...initialMachine, gates, follow: pidFile ? 'pid-file' : 'child' };
+}
+
+const GATE_TEXT: Record<Gate, string> = { 'app-ready': "the app's READY=1", adoption: 'the pid file' };
+
+/** READY=1 (and the "ready" or "reloaded" line) from starting or reloading. */
+function becomeReady(m: Machine, detail: string, fields: LogFields | undefined): Transition {
+  return same({ ...m, state: 'running', pendingReady: undefined }, [
+    { type: 'notify', lines: ['READY=1', `STATUS=healthy: ${detail}`] },
+    { type: 'log', level: 'info', msg: m.state === 'starting' ? 'ready' : 'reloaded', fields: { detail, ...fields } },
+  ]);
+}
+
+/** A gate opened: READY=1 when the probes had passed and no other gate is closed. */
+function openGate(m: Machine, gate: Gate, effects: Effect[]): Transition {
+  const next: Machine = { ...m, gates: m.gates.filter((g) => g !== gate) };
+  if (next.state === 'starting' && next.gates.length === 0 && next.pendingReady) {
+    const ready = becomeReady(next, next.pendingReady.detail, next.pendingReady.fields);
+    return same(ready.machine, [...effects, ...ready.effects]);
+  }
+  return same(next, effects);
+}
 
 /**
  * Why sdwrap ends, all told: a stop asked for (SIGTERM, SIGINT, SIGQUIT) while an unhealthy app was being
@@ -113,18 +173,64 @@ const same = (machine: Machine, effects: Effect[] = []): Transition => ({ machin
 
 /** The transition table. */
 export function transition(m: Machine, event: Event): Transition {
+  const t = table(m, event);
+  // issue 12: a stop (or an unhealthy pid file) while --pid-file waits after the command exited: no app to
+  // signal or wait for, so what the command left is reaped at once.
+  if (m.follow === 'pid-file' && m.commandExit && m.state !== 'stopping' && t.machine.state === 'stopping') {
+    const kept = t.effects.filter((e) => e.type === 'log' || e.type === 'notify' || e.type === 'stop-probing');
+    return same({ ...t.machine, state: 'reaping', child: m.commandExit }, [...kept, { type: 'reap-tree' }]);
+  }
+  return t;
+}
+
+function table(m: Machine, event: Event): Transition {
   switch (event.type) {
     case 'healthy':
       if (m.state !== 'starting' && m.state !== 'reloading') return same(m);
-      return same({ ...m, state: 'running' }, [
-        { type: 'notify', lines: ['READY=1', `STATUS=healthy: ${event.detail}`] },
+      if (m.state === 'starting' && m.gates.length > 0) {
+        // issue 12: the probes alone do not make the app ready; said once, not at every passing probe.
+        const waiting = m.gates.map((g) => GATE_TEXT[g]).join(' and ');
+        return same(
+          { ...m, pendingReady: { detail: event.detail, fields: event.fields } },
+          m.pendingReady
+            ? []
+            : [{ type: 'log', level: 'info', msg: `probes passed; READY=1 waits for ${waiting}`, fields: { detail: event.detail } }],
+        );
+      }
+      return becomeReady(m, event.detail, event.fields);
+
+    case 'app-ready':
+      if (!m.gates.includes('app-ready')) return same(m);
+      return openGate(m, 'app-ready', []);
+
+    case 'adopted': {
+      if (m.state !== 'starting' && m.state !== 'running' && m.state !== 'reloading') return same(m);
+      const msg =
+        event.previous === undefined ? 'adopted the daemon named by the pid file' : 'the pid file names another process: following it';
+      const fields = { adoptedPid: event.pid, ...(event.previous === undefined ? {} : { previousPid: event.previous }) };
+      // The command's own pid: it is the app, and its exit status will be read as usual.
+      return openGate({ ...m, follow: event.self ? 'child' : 'adopted' }, 'adoption', [{ type: 'log', level: 'info', msg, fields }]);
+    }
+
+    case 'adopted-exit': {
+      if (m.follow !== 'adopted' || m.state === 'reaping' || m.state === 'done') return same(m);
+      // Its status cannot be read. Asked to stop (or killed as unhealthy): the end that was asked for, 0.
+      // Otherwise it vanished: a failure Restart=on-failure restarts.
+      const stopped = m.cause !== undefined || m.stopRequested !== undefined;
+      const status: ChildStatus = { code: stopped ? 0 : EXIT_APP_VANISHED, signal: null };
+      const effects: Effect[] = [
         {
           type: 'log',
-          level: 'info',
-          msg: m.state === 'starting' ? 'ready' : 'reloaded',
-          fields: { detail: event.detail, ...event.fields },
+          level: stopped ? 'info' : 'warn',
+          msg: stopped ? 'the adopted daemon exited' : 'the adopted daemon vanished',
+          fields: { adoptedPid: event.pid, ...event.fields },
         },
-      ]);
+        { type: 'stop-probing' },
+      ];
+      if (!stopped) effects.push({ type: 'notify', lines: [`STATUS=the adopted daemon (pid ${event.pid}) vanished`] });
+      effects.push(m.state === 'stopping' ? { type: 'watch-tree' } : { type: 'reap-tree' });
+      return same({ ...m, state: 'reaping', child: status }, effects);
+    }
 
     case 'unhealthy': {
       if (m.state !== 'starting' && m.state !== 'running' && m.state !== 'reloading') return same(m);
@@ -212,6 +318,14 @@ export function transition(m: Machine, event: Event): Transition {
 
     case 'child-exit': {
       if (m.state === 'reaping' || m.state === 'done') return same(m);
+      // issue 12: with --pid-file, the command's exit 0 before the pid file is the daemon forking, not the end;
+      // once a daemon is adopted, the command's exit is only news.
+      if (m.follow === 'adopted' || (m.follow === 'pid-file' && event.status.code === 0 && m.state !== 'stopping')) {
+        const msg = m.follow === 'adopted' ? 'the command exited; following the daemon' : 'the command exited 0: waiting for the pid file';
+        return same(m.follow === 'adopted' ? m : { ...m, commandExit: event.status }, [
+          { type: 'log', level: 'info', msg, fields: { ...describeStatus(event.status), ...event.fields } },
+        ]);
+      }
       const effects: Effect[] = [
         {
           type: 'log',
