@@ -124,7 +124,7 @@ export function applyAppMessage(state: AppNotifyState, assignments: ReadonlyArra
 /** Whether the app's own watchdog is fresh: always before its READY=1 (systemd's watchdog starts at start-up
  * too) and without a watchdog; else its last ping is at most `periodMs` old. */
 export function appPing(
-  state: AppNotifyState,
+  state: Pick<AppNotifyState, 'ready' | 'lastPingAt'>,
   now: number,
   periodMs: number | undefined,
 ): { fresh: true } | { fresh: false; reason: string; ageMs: number } {

@@ -11,7 +11,8 @@ import type { ExitPlan } from './exit-plan.js';
 import { createLogger, stderrIsTerminal, type Logger } from './logger.js';
 import { createNotifier, silentNotifier } from './notify.js';
 import { buildProgram, helpPointer, readRunOptions, say } from './program.js';
-import { killCurrentTree, supervise } from './supervisor.js';
+import { processControl } from './kill-tree.js';
+import { supervise, type SupervisorObserver } from './supervisor.js';
 import { watchdogPeriodMs } from './systemd-env.js';
 import { planProbeTiming } from './timing.js';
 import { setV8Flags, v8FlagsFor } from './v8-flags.js';
@@ -96,11 +97,30 @@ async function main(argv: readonly string[]): Promise<ExitPlan> {
       pid: process.pid,
       heartbeat,
       control: control?.requests,
-      observer: control?.observer,
+      observer: observeApp(control?.observer),
     });
   } finally {
     await control?.close();
   }
+}
+
+/** The app of the run under way, so that sdwrap's last resort (a bug) can still end its tree. */
+let appPid: number | undefined;
+
+/** The observer sdwrap runs with: the one given, and a note of each run's app for the last resort. */
+function observeApp(observer: SupervisorObserver | undefined): SupervisorObserver {
+  return {
+    state(view) {
+      appPid = view.state === 'done' ? undefined : view.pid;
+      observer?.state?.(view);
+    },
+    probe: (...args) => observer?.probe?.(...args),
+  };
+}
+
+/** Kills the current app's whole tree at once: for an internal error, when sdwrap must exit now. */
+function killCurrentTree(): void {
+  if (appPid !== undefined) processControl.killTree(appPid);
 }
 
 /** Hints for setups that start fine but will not do what the user expects. */

@@ -25,3 +25,28 @@ export const systemClock: Clock = {
   setInterval: (fn, ms) => setInterval(fn, ms),
   clearInterval: (handle) => clearInterval(handle as NodeJS.Timeout),
 };
+
+/** One timer, re-armed for a moment rather than after a delay: setting it again moves it, `undefined` clears it. */
+export class Alarm {
+  #handle: unknown;
+  #at: number | undefined;
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly onFire: () => void,
+  ) {}
+
+  set(at: number | undefined): void {
+    if (at === this.#at) return;
+    this.clock.clearTimeout(this.#handle);
+    this.#at = at;
+    if (at === undefined) return;
+    this.#handle = this.clock.setTimeout(
+      () => {
+        this.#at = undefined;
+        this.onFire();
+      },
+      Math.max(0, at - this.clock.now()),
+    );
+  }
+}

@@ -18,6 +18,9 @@ import { statusText } from './lifecycle.js';
 import type { Logger } from './logger.js';
 import type { RunView, SupervisorObserver } from './supervisor.js';
 
+/** What the socket keeps of the run under way. */
+type RunState = Omit<RunView, 'pid'>;
+
 /** A request line longer than this is garbage. */
 const MAX_REQUEST_BYTES = 256;
 /** A peer that sends no request line within this is dropped. */
@@ -59,7 +62,7 @@ export async function serveControlSocket(options: ControlSocketOptions): Promise
   const { path, origin, log } = options;
   const clock = options.clock ?? systemClock;
   const requests = new EventEmitter();
-  let view: RunView = { state: 'starting', cause: undefined, child: undefined };
+  let view: RunState = { state: 'starting', cause: undefined, child: undefined };
   let pending: PendingReload | undefined;
   // Read through a call: the observer updates `view` while requests.emit() runs.
   const current = () => view;
@@ -191,7 +194,7 @@ export async function serveControlSocket(options: ControlSocketOptions): Promise
 }
 
 /** Why a run is ending or has ended, for a refused or failed reload. */
-function endingText(view: RunView): string {
+function endingText(view: RunState): string {
   if (view.cause?.kind === 'unhealthy') return `the app became unhealthy: ${view.cause.reason}`;
   if (view.cause?.kind === 'signal') return `sdwrap is stopping the app on ${view.cause.signal}`;
   if (view.child) return `the app ${statusText(view.child)}`;

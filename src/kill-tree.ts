@@ -151,3 +151,22 @@ export function waitTreeGone(root: number, { pollMs = 20, signal }: { pollMs?: n
     check();
   });
 }
+
+/** What the supervisor does to the app's processes, passed in so a test can stand in for it. */
+export interface ProcessControl {
+  /** kill(2) of one process; quiet if it is gone (its exit event is on its way). */
+  signal(pid: number, signal: NodeJS.Signals): void;
+  /** SIGTERM and SIGCONT to the tree; how many processes it found (0: the tree is gone). */
+  terminateTree(root: number): number;
+  /** SIGKILL to the tree. */
+  killTree(root: number): void;
+  /** Resolves once no live process of the tree remains. */
+  waitTreeGone(root: number): Promise<void>;
+}
+
+export const processControl: ProcessControl = {
+  signal: signalQuietly,
+  terminateTree,
+  killTree: (root) => void signalTree(root, 'SIGKILL'),
+  waitTreeGone: (root) => waitTreeGone(root),
+};

@@ -550,3 +550,41 @@ function unwritten(buffers: Buffer[], written: number): Buffer[] {
   if (i === buffers.length) return [];
   return [buffers[i]!.subarray(written), ...buffers.slice(i + 1)];
 }
+
+let sharedOutputs: Record<LogStream, Writable> | undefined;
+
+/** sdwrap's stdout and stderr as relay destinations, made once and shared by every run (restarts). */
+function outputs(): Record<LogStream, Writable> {
+  if (!sharedOutputs) {
+    sharedOutputs = { stdout: fdDestination(1), stderr: fdDestination(2) };
+    // EPIPE after a relay settled has nowhere else to go; relay() reports failures while it runs.
+    for (const destination of Object.values(sharedOutputs)) destination.on('error', () => {});
+  }
+  return sharedOutputs;
+}
+
+/**
+ * --watch-log for one run: relays the child's stdout and stderr to sdwrap's own, counting the symptom on the
+ * way; `onTrip` hears the symptom's storm. Resolves once both streams ended and what was read is written
+ * (a destination that fails is reported once, through `onWriteError`, and the rest dropped).
+ */
+export function watchOutput(
+  child: { stdout: Readable | undefined; stderr: Readable | undefined },
+  options: LogWatchOptions,
+  clock: Clock,
+  onTrip: (reason: string) => void,
+  onWriteError: (stream: LogStream, error: Error) => void,
+): Promise<unknown> {
+  const counter = new SymptomCounter(options, clock, onTrip);
+  const out = outputs();
+  const watch = (stream: LogStream) => {
+    const source = child[stream];
+    return source
+      ? relay(source, out[stream], counter, stream).then(
+          () => flushed(out[stream]),
+          (error: Error) => onWriteError(stream, error),
+        )
+      : undefined;
+  };
+  return Promise.all([watch('stdout'), watch('stderr')]);
+}

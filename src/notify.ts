@@ -138,3 +138,23 @@ function commandNotifier(log: Logger, checkReachable: () => void): Notifier {
     },
   };
 }
+
+/** The longest STATUS= text sent; systemd reads datagrams of at most 4096 bytes. */
+const MAX_STATUS = 1024;
+
+/**
+ * The datagram's lines as the protocol wants them: a STATUS= on one line (control characters folded to a
+ * space), at most MAX_STATUS characters of text.
+ */
+export function formatLines(lines: readonly string[]): string[] {
+  return lines.map((line) => (line.startsWith('STATUS=') ? `STATUS=${oneLine(line.slice(7)).slice(0, MAX_STATUS)}` : line));
+}
+
+// eslint-disable-next-line no-control-regex
+const oneLine = (text: string) => text.replace(/[\x00-\x1f\x7f]+/g, ' ');
+
+/** RELOADING=1 with MONOTONIC_USEC= (CLOCK_MONOTONIC, as libuv's hrtime reads it) of the moment, as
+ * Type=notify-reload wants them, in one datagram with the STATUS that says why. */
+export function reloadingLines(status: string): string[] {
+  return formatLines(['RELOADING=1', `MONOTONIC_USEC=${process.hrtime.bigint() / 1000n}`, `STATUS=${status}`]);
+}

@@ -1,7 +1,7 @@
 // --notify-passthrough, the run's side: opens the app's notify socket, feeds each datagram through the policy
 // (app-notify.ts), forwards what the app says to systemd, and shows the app's STATUS= beside sdwrap's own
 // by wrapping the notifier. READY and the watchdog stay the supervisor's to decide: it asks `ready` and `ping`.
-import { appPing, applyAppMessage, combinedStatus, initialAppNotify, parseDatagram, type AppNotifyState } from './app-notify.js';
+import { applyAppMessage, combinedStatus, initialAppNotify, parseDatagram, type AppNotifyState } from './app-notify.js';
 import { openAppNotifySocket, type AppNotifySocket } from './app-notify-socket.js';
 import type { Logger } from './logger.js';
 import type { Notifier } from './notify.js';
@@ -12,6 +12,8 @@ const MAX_STATUS = 1024;
 export interface PassthroughEvents {
   /** The app said READY=1 (again, after its own reload). */
   ready(): void;
+  /** The app said WATCHDOG=1. */
+  ping(): void;
   /** The app sent WATCHDOG=trigger. */
   trigger(): void;
 }
@@ -27,7 +29,6 @@ export class NotifyPassthrough {
     env: NodeJS.ProcessEnv,
     private readonly upstream: Notifier,
     private readonly log: Logger,
-    private readonly now: () => number,
     /** The watchdog period the app is given (WATCHDOG_USEC), or undefined without one. */
     readonly periodMs: number | undefined,
     private readonly events: PassthroughEvents,
@@ -56,16 +57,6 @@ export class NotifyPassthrough {
     return this.periodMs === undefined ? [] : ['WATCHDOG_PID'];
   }
 
-  /** Whether the app has said READY=1. */
-  get ready(): boolean {
-    return this.#state.ready;
-  }
-
-  /** Whether the app's own watchdog is fresh now, and why not. */
-  ping(): ReturnType<typeof appPing> {
-    return appPing(this.#state, this.now(), this.periodMs);
-  }
-
   #status(own: string): string {
     this.#own = own;
     // One line without NUL, as the protocol wants: the app's text is the app's.
@@ -81,12 +72,15 @@ export class NotifyPassthrough {
       this.log.debug({ reason: parsed.reason, bytes: data.length }, "dropped a datagram from the app's notify socket");
       return;
     }
-    const outcome = applyAppMessage(this.#state, parsed.assignments, this.now());
+    const before = this.#state.lastPingAt;
+    // The time only marks pings here; the lifecycle keeps the one its watchdog rule reads.
+    const outcome = applyAppMessage(this.#state, parsed.assignments, Date.now());
     this.#state = outcome.state;
     for (const line of outcome.logs) this.log[line.level](line.fields ?? {}, line.msg);
     if (outcome.forward.length > 0) this.upstream.send(outcome.forward);
     if (outcome.statusChanged && this.#own !== '') this.upstream.send([this.#status(this.#own)]);
     if (outcome.becameReady) this.events.ready();
+    else if (outcome.state.lastPingAt !== before) this.events.ping();
     if (outcome.trigger) this.events.trigger();
   }
 

@@ -15,10 +15,8 @@ import {
 import type { Probe } from './probes/probe.js';
 import type { Timing } from './timing.js';
 
-export interface ProbeLoopHooks {
-  onResult(result: ProbeResult, state: HealthState): void;
-  onVerdict(verdict: Verdict, state: HealthState): void;
-}
+/** Hears each result, with the health it was folded into and the verdict when that health changed. */
+export type ProbeStep = (result: ProbeResult, state: HealthState, verdict: Verdict | undefined) => void;
 
 export class ProbeLoop {
   #state: HealthState;
@@ -33,8 +31,8 @@ export class ProbeLoop {
     private readonly timing: Timing,
     private readonly policy: HealthPolicy,
     private readonly clock: Clock,
-    private readonly hooks: ProbeLoopHooks,
     private readonly stopOnUnhealthy: boolean,
+    private readonly onStep: ProbeStep,
   ) {
     this.#state = initialHealth(clock.now());
   }
@@ -56,24 +54,15 @@ export class ProbeLoop {
     await this.probe.close();
   }
 
-  #apply(step: { state: HealthState; verdict: Verdict | undefined }): void {
-    if (this.#stopped) return;
-    this.#state = step.state;
-    if (step.verdict) {
-      if (step.verdict.status === 'unhealthy' && this.stopOnUnhealthy) this.#stopped = true;
-      this.hooks.onVerdict(step.verdict, this.#state);
-    }
-  }
-
   async #loop(): Promise<void> {
     while (!this.#stopped) {
       const started = this.clock.now();
       const result = await runProbeOnce(this.probe, this.timing.timeoutMs, this.clock, this.#stopping.signal);
       if (this.#stopped) break;
-      const step = recordProbe(this.#state, result, this.policy);
-      this.#state = step.state;
-      this.hooks.onResult(result, this.#state);
-      this.#apply(step);
+      const { state, verdict } = recordProbe(this.#state, result, this.policy);
+      this.#state = state;
+      if (verdict?.status === 'unhealthy' && this.stopOnUnhealthy) this.#stopped = true;
+      this.onStep(result, state, verdict);
       const cadence = inStartPeriod(this.#state, this.policy, this.clock.now()) ? this.timing.startIntervalMs : this.timing.intervalMs;
       await this.#sleep(started + cadence - this.clock.now());
     }

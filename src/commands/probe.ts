@@ -92,16 +92,8 @@ async function watchAll(slots: readonly Slot[], startPeriodMs: number, print: (r
   const loops = slots.map((slot) => {
     const timing = planProbeTiming(slot.config, { startPeriodMs, stopTimeoutMs: 0 }, undefined);
     const policy = { ...slot.config, startPeriodMs };
-    return new ProbeLoop(
-      slot.probe,
-      timing,
-      policy,
-      systemClock,
-      {
-        onResult: (result, state) => print({ ...record(slot, result), ...watchFields(slot.config, state) }),
-        onVerdict: () => {},
-      },
-      false,
+    return new ProbeLoop(slot.probe, timing, policy, systemClock, false, (result, state) =>
+      print({ ...record(slot, result), ...watchFields(slot.config, state) }),
     );
   });
   const stopped = new Promise<void>((resolve) => {

@@ -12,9 +12,19 @@ import {
   transition,
   type Event,
   type Machine,
+  type ProbeView,
   type State,
 } from '../../src/lifecycle.js';
+import { initialHealth } from '../../src/health.js';
 
+const probeView = (more: Partial<ProbeView> = {}): ProbeView => ({
+  description: 'GET /',
+  role: 'both',
+  failureThreshold: 3,
+  freshnessMs: 1000,
+  health: initialHealth(0),
+  ...more,
+});
 const ALL_STATES: State[] = ['starting', 'running', 'reloading', 'stopping', 'reaping', 'done'];
 const at = (state: State, more: Partial<Machine> = {}): Machine => ({ ...initialMachine, state, ...more });
 const exited = { code: 3, signal: null };
@@ -25,15 +35,16 @@ test('the signals sdwrap relays, and those that stop it', () => {
 });
 
 test('healthy: READY=1 from starting ("ready") and from reloading ("reloaded"); nothing elsewhere', () => {
-  assert.deepEqual(transition(at('starting'), { type: 'healthy', detail: 'GET / passed in 2ms' }), {
-    machine: at('running'),
+  // READY=1 is the "healthy" STATUS every later one is compared with; the app is healthy from now (5).
+  assert.deepEqual(transition(at('starting'), { type: 'healthy', detail: 'GET / passed in 2ms' }, 5), {
+    machine: at('running', { statusKey: 'healthy', healthySince: 5 }),
     effects: [
       { type: 'notify', lines: ['READY=1', 'STATUS=healthy: GET / passed in 2ms'] },
       { type: 'log', level: 'info', msg: 'ready', fields: { detail: 'GET / passed in 2ms' } },
     ],
   });
-  assert.deepEqual(transition(at('reloading'), { type: 'healthy', detail: 'reloaded' }), {
-    machine: at('running'),
+  assert.deepEqual(transition(at('reloading', { healthySince: 1, reloadMark: 7 }), { type: 'healthy', detail: 'reloaded' }, 9), {
+    machine: at('running', { statusKey: 'healthy', healthySince: 1 }),
     effects: [
       { type: 'notify', lines: ['READY=1', 'STATUS=healthy: reloaded'] },
       { type: 'log', level: 'info', msg: 'reloaded', fields: { detail: 'reloaded' } },
@@ -135,13 +146,14 @@ test('the first stop signal is the one remembered; other signals never count as 
 });
 
 test('SIGHUP: a reload once READY stands, a plain relay before it and while reloading', () => {
-  assert.deepEqual(transition(at('running'), { type: 'signal', signal: 'SIGHUP' }), {
-    machine: at('reloading'),
+  // Only probe runs that start after the SIGHUP (reloadMark) can end the reload.
+  const withProbe = { probes: [probeView()] };
+  assert.deepEqual(transition(at('running', withProbe), { type: 'signal', signal: 'SIGHUP' }, 42), {
+    machine: at('reloading', { ...withProbe, statusKey: 'reloading', reloadMark: 42 }),
     effects: [
       { type: 'notify-reloading' },
       { type: 'relay', signal: 'SIGHUP' },
       { type: 'log', level: 'info', msg: 'reloading: SIGHUP relayed', fields: { signal: 'SIGHUP' } },
-      { type: 'await-fresh-probes' },
     ],
   });
   for (const state of ['starting', 'reloading', 'stopping'] as State[]) {

@@ -1,6 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { initialHealth } from '../../src/health.js';
 import { finalCause, initialMachine, transition, type Event, type Machine } from '../../src/lifecycle.js';
+
+/** A run with one probe: a reload waits for it to pass anew (with none, a reload is over at once). */
+const oneProbe: Machine = {
+  ...initialMachine,
+  probes: [{ description: 'GET /', role: 'both', failureThreshold: 3, freshnessMs: 1000, health: initialHealth(0) }],
+};
 
 function run(events: Event[], from: Machine = initialMachine) {
   let machine = from;
@@ -131,31 +138,31 @@ test('--on-unhealthy watchdog: WATCHDOG=trigger, stop pinging, and a deadline in
 });
 
 test('a reload: SIGHUP after READY sends RELOADING=1, relays, waits for fresh probes, then READY=1 again', () => {
-  const { effects, machine } = run([
-    { type: 'healthy', detail: 'ok' },
-    { type: 'signal', signal: 'SIGHUP' },
-    { type: 'signal', signal: 'SIGHUP' },
-    { type: 'healthy', detail: 'reloaded' },
-  ]);
-  assert.deepEqual(effects.slice(1), [
-    'notify-reloading',
-    'relay SIGHUP',
-    'await-fresh-probes',
-    'relay SIGHUP',
-    'notify READY=1|STATUS=healthy: reloaded',
-  ]);
+  const { effects, machine } = run(
+    [
+      { type: 'healthy', detail: 'ok' },
+      { type: 'signal', signal: 'SIGHUP' },
+      { type: 'signal', signal: 'SIGHUP' },
+      { type: 'healthy', detail: 'reloaded' },
+    ],
+    oneProbe,
+  );
+  assert.deepEqual(effects.slice(1), ['notify-reloading', 'relay SIGHUP', 'relay SIGHUP', 'notify READY=1|STATUS=healthy: reloaded']);
   assert.equal(machine.state, 'running');
 });
 
 test('a reload asked by sdwrap reload: as a SIGHUP, less RELOADING=1 (systemd reloads while ExecReload= runs); asked again, it starts over', () => {
-  const { effects, machine } = run([
-    { type: 'reload-request' },
-    { type: 'healthy', detail: 'ok' },
-    { type: 'reload-request' },
-    { type: 'reload-request' },
-    { type: 'healthy', detail: 'reloaded' },
-  ]);
-  const reload = ['notify STATUS=reloading: SIGHUP relayed (sdwrap reload), waiting for the probes', 'relay SIGHUP', 'await-fresh-probes'];
+  const { effects, machine } = run(
+    [
+      { type: 'reload-request' },
+      { type: 'healthy', detail: 'ok' },
+      { type: 'reload-request' },
+      { type: 'reload-request' },
+      { type: 'healthy', detail: 'reloaded' },
+    ],
+    oneProbe,
+  );
+  const reload = ['notify STATUS=reloading: SIGHUP relayed (sdwrap reload), waiting for the probes', 'relay SIGHUP'];
   // Before READY=1 there is nothing to reload: the control socket refuses, and the table ignores it.
   assert.deepEqual(effects, ['notify READY=1|STATUS=healthy: ok', ...reload, ...reload, 'notify READY=1|STATUS=healthy: reloaded']);
   assert.equal(machine.state, 'running');

@@ -9,6 +9,7 @@ import type { ChildHandle } from '../../src/child.js';
 import { buildConfig, type ProbeConfig, type RawOptions } from '../../src/config.js';
 import type { ExitPlan } from '../../src/exit-plan.js';
 import type { ChildStatus } from '../../src/lifecycle.js';
+import type { ProcessControl } from '../../src/kill-tree.js';
 import type { Notifier } from '../../src/notify.js';
 import type { Probe, ProbeOutcome } from '../../src/probes/probe.js';
 import { supervise } from '../../src/supervisor.js';
@@ -70,6 +71,11 @@ interface Sent {
 
 interface Harness {
   clock: FakeClock;
+  /** What was done to the app's processes, with the fake time: "1000 terminate", "6000 kill", "0 signal SIGHUP". */
+  done_to_app: string[];
+  /** Keeps the fake tree alive (terminateTree finds it, waitTreeGone waits) until treeGone(). */
+  treeAlive(): void;
+  treeGone(): void;
   sent: Sent[];
   logs: Array<Record<string, unknown>>;
   probes: Map<string, FakeProbe>;
@@ -100,7 +106,19 @@ async function start(raw: RawOptions, modes: Record<string, Mode> = {}): Promise
   const notifier: Notifier = { kind: 'native', send: (lines) => void sent.push({ at: clock.now(), lines }), drain: async () => {} };
   const log = pino({ level: 'debug', base: null }, { write: (line: string) => void logs.push(JSON.parse(line)) });
   const config = buildConfig({ timeout: '100ms', failureThreshold: '3', logFormat: 'json', ...raw }, ['app'], false);
+  const doneToApp: string[] = [];
+  // The app's tree: gone with its head unless a test keeps it alive (an app that ignores SIGTERM).
+  let tree = 0;
+  let gone = () => {};
+  let treeGone = Promise.resolve();
+  const processes: ProcessControl = {
+    signal: (_pid, signal) => void doneToApp.push(`${clock.now()} signal ${signal}`),
+    terminateTree: () => (doneToApp.push(`${clock.now()} terminate`), tree),
+    killTree: () => void doneToApp.push(`${clock.now()} kill`),
+    waitTreeGone: () => treeGone,
+  };
   const done = supervise(config, {
+    processes,
     log,
     notifier,
     env: { WATCHDOG_USEC },
@@ -121,6 +139,15 @@ async function start(raw: RawOptions, modes: Record<string, Mode> = {}): Promise
   const pings = () => sent.filter((s) => s.lines.includes('WATCHDOG=1')).map((s) => s.at);
   return {
     clock,
+    done_to_app: doneToApp,
+    treeAlive() {
+      tree = 1;
+      treeGone = new Promise<void>((resolve) => (gone = resolve));
+    },
+    treeGone() {
+      tree = 0;
+      gone();
+    },
     sent,
     logs,
     probes,
@@ -255,4 +282,37 @@ test('no WATCHDOG_USEC: no ping at all, however healthy', async () => {
   await settle();
   exit({ code: 0, signal: null });
   assert.deepEqual(await done, { kind: 'code', code: 0 });
+});
+
+test('an unhealthy app on the fake clock: the tree gets SIGTERM at the verdict, SIGKILL at --stop-timeout, and sdwrap ends 69 once it is gone', async () => {
+  const h = await start({ probe: ['liveness:tcp:127.0.0.1:1'], interval: '1s', failureThreshold: '2', stopTimeout: '5s' });
+  h.treeAlive();
+  await h.clock.advanceTo(1000);
+  h.probes.get('1')!.mode = 'fail';
+  await h.clock.advanceTo(3000);
+  const verdictAt = h.sent.find((s) => s.lines.some((l) => l.startsWith('STATUS=unhealthy, killing the app')))?.at;
+  assert.ok(verdictAt !== undefined, sent(h));
+  assert.deepEqual(h.done_to_app, [`${verdictAt} terminate`]);
+  // The app ignores the TERM: at the stop timeout, the tree is killed.
+  await h.clock.advanceTo(verdictAt + 5000);
+  assert.deepEqual(h.done_to_app, [`${verdictAt} terminate`, `${verdictAt + 5000} kill`]);
+  h.treeGone();
+  assert.deepEqual(await h.end({ code: null, signal: 'SIGKILL' }), { kind: 'code', code: 69 });
+  assert.equal(h.clock.pending, 0, 'no timer outlives the run');
+});
+
+test('a relayed SIGHUP and a stop on the fake clock: SIGHUP reaches the app as is, SIGTERM with SIGCONT after it', async () => {
+  const h = await start({ probe: ['liveness:tcp:127.0.0.1:1'] });
+  await h.clock.advanceTo(100);
+  h.signals.emit('SIGHUP', 'SIGHUP');
+  await settle();
+  assert.deepEqual(h.done_to_app, ['100 signal SIGHUP']);
+  assert.ok(
+    h.sent.some((s) => s.lines[0] === 'RELOADING=1' && s.lines[1]?.startsWith('MONOTONIC_USEC=')),
+    sent(h),
+  );
+  await h.clock.advanceTo(2000);
+  assert.ok(h.sent.filter((s) => s.lines.includes('READY=1')).length === 2, `READY=1 again after the reload:\n${sent(h)}`);
+  assert.deepEqual(await h.stop(), { kind: 'code', code: 0 });
+  assert.deepEqual(h.done_to_app.slice(1), ['2000 signal SIGTERM', '2000 signal SIGCONT']);
 });
