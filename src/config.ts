@@ -83,6 +83,8 @@ export interface Config {
   readonly controlSocket: string | undefined;
   /** --pid-file: the command may fork and exit 0; the process the file names is then the app. */
   readonly pidFile: string | undefined;
+  /** How long the pid file is awaited: the start period, or --timeout when there is none. */
+  readonly pidFileWaitMs: number;
   /** --notify-passthrough: the app gets a NOTIFY_SOCKET of its own; its READY and WATCHDOG are ANDed with the probes. */
   readonly notifyPassthrough: boolean;
 }
@@ -247,6 +249,9 @@ export function buildConfig(
     restart: normalizeRestart(raw),
     controlSocket: raw.controlSocket,
     pidFile: normalizePidFile(raw),
+    pidFileWaitMs:
+      validateSpan(label(raw, 'startPeriod', '--start-period'), raw.startPeriod ?? DEFAULTS.startPeriod, { min: 0 }) ||
+      validateSpan(label(raw, 'timeout', '--timeout'), raw.timeout ?? DEFAULTS.timeout, { min: 1 }),
     notifyPassthrough: raw.notifyPassthrough === true,
   });
 }

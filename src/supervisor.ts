@@ -215,8 +215,7 @@ class Run {
     this.#machine = newMachine(facts, probeViews(planned, startedAt), startedAt);
     deps.observer?.state?.({ pid, state: 'starting', cause: undefined, child: undefined });
     this.#dispatch({ type: 'started' });
-    // The pid file is awaited within the start period, or a probe's timeout when there is none.
-    this.#adoption?.start(config.startPeriodMs || Math.max(DEFAULT_PID_FILE_WAIT_MS, ...planned.map((p) => p.timing.timeoutMs)));
+    this.#adoption?.start(config.pidFileWaitMs);
     for (const event of this.#pending.splice(0)) this.#dispatch(event);
     return done;
   }
@@ -393,8 +392,5 @@ class Run {
 }
 
 const defaultCreateProbe = (probe: ProbeConfig, env: NodeJS.ProcessEnv) => createProbe(probe.target, env);
-
-/** --pid-file with no start period: the least time the pid file is awaited (the default --timeout). */
-const DEFAULT_PID_FILE_WAIT_MS = 2000;
 
 const sum = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0);

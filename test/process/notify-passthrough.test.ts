@@ -81,11 +81,14 @@ test("the app's tick stops while HTTP still answers: a liveness failure with the
   const marker = testMarker();
   const port = await freePort();
   try {
-    const run = runSdwrap(['--notify-passthrough', ...probeArgs(port), '--', process.execPath, APP, '--port', String(port)], {
-      notifySocket: listener.address,
-      marker,
-      env: { WATCHDOG_USEC: '1000000' },
-    });
+    const run = runSdwrap(
+      ['--notify-passthrough', ...probeArgs(port), '--start-period', '10s', '--', process.execPath, APP, '--port', String(port)],
+      {
+        notifySocket: listener.address,
+        marker,
+        env: { WATCHDOG_USEC: '1000000' },
+      },
+    );
     const [, pid] = await run.waitForStdout(/^notify-app ready pid=(\d+)/m, 10_000);
     await listener.waitFor((m) => m.fields.READY === '1', 10_000, 'READY=1');
     process.kill(Number(pid), 'SIGUSR1');
@@ -105,7 +108,19 @@ test('the app ticks on while HTTP hangs: the probe fails it all the same', async
   const listener = await NotifyListener.start();
   try {
     const run = runSdwrap(
-      ['--notify-passthrough', ...probeArgs(port), '--failure-threshold', '2', '--', process.execPath, APP, '--port', String(port)],
+      [
+        '--notify-passthrough',
+        ...probeArgs(port),
+        '--failure-threshold',
+        '2',
+        '--start-period',
+        '10s',
+        '--',
+        process.execPath,
+        APP,
+        '--port',
+        String(port),
+      ],
       { notifySocket: listener.address, marker, env: { WATCHDOG_USEC: '4000000' } },
     );
     const [, pid] = await run.waitForStdout(/^notify-app ready pid=(\d+)/m, 10_000);

@@ -26,6 +26,7 @@ const pidPath = () => join(dir, `d${++n}.pid`);
 const daemon = (port: number, pidFile: string, ...extra: string[]) => [
   process.execPath,
   DAEMONIZE,
+  ...(extra[0] === '--same-session' ? [extra.shift()!] : []),
   '--',
   process.execPath,
   SERVER,
@@ -165,7 +166,8 @@ test('bad pid files: never written, empty, garbage, a dead pid, PID 1: the reaso
 test('without --pid-file: leftovers are named when ended, and a quick exit 0 that leaves processes names --pid-file', async () => {
   const marker = testMarker();
   const port = await freePort();
-  const run = runSdwrap(['--', ...daemon(port, pidPath())], { marker });
+  // Backgrounded as a start script's `nohup server &` does: still in the command's session, so sdwrap finds it.
+  const run = runSdwrap(['--', ...daemon(port, pidPath(), '--same-session')], { marker });
   assert.deepEqual(await run.waitForExit(15_000), { code: 0, signal: null }, run.dump());
   const ending = run.logs.find((l) => l.msg === 'ending 1 leftover process of the app');
   assert.ok(ending, run.dump());
@@ -198,12 +200,13 @@ test('--no-systemd: a vanished daemon is restarted and adopted anew', async () =
     { marker },
   );
   const first = await run.waitForLog((l) => l.msg === 'adopted the daemon named by the pid file', 15_000);
+  await run.waitForLog((l) => l.msg === 'ready', 15_000);
   process.kill(Number(first.adoptedPid), 'SIGKILL');
   const second = await run.waitForLog(
     (l) => l.msg === 'adopted the daemon named by the pid file' && l.adoptedPid !== first.adoptedPid,
     15_000,
   );
-  await waitFor(() => run.logs.filter((l) => l.msg === 'ready').length >= 2, { timeout: 15_000 });
+  await waitFor(() => run.logs.filter((l) => l.msg === 'ready').length >= 2, { timeout: 15_000, message: () => run.dump() });
   run.kill('SIGTERM');
   assert.deepEqual(await run.waitForExit(15_000), { code: 0, signal: null }, run.dump());
   assert.equal(isAlive(Number(second.adoptedPid)), false);
