@@ -1,5 +1,6 @@
 // What sdwrap says when it ends processes the app left behind: how many and which, and, when the app looks
 // like a daemon that forked and exited 0, that --pid-file is the way to wrap it.
+import { readFileSync } from 'node:fs';
 import type { TreeMember } from './kill-tree.js';
 import type { ChildStatus } from './lifecycle.js';
 
@@ -14,27 +15,65 @@ export interface LeftoverLine {
   fields: Record<string, unknown>;
 }
 
-/** The lines for ending `members` after the app's exit (none when there were none). */
+const named = (members: readonly TreeMember[]) => ({
+  count: members.length,
+  processes: members.slice(0, MAX_NAMED).map((m) => `${m.pid} ${m.command}`),
+  ...(members.length > MAX_NAMED ? { more: members.length - MAX_NAMED } : {}),
+});
+
+/**
+ * The lines for ending `members` after the app's exit (none when there were none). `strays` are processes of
+ * the unit's cgroup outside the app's tree (a daemon that left its session and lost its parent): not sdwrap's
+ * to end (systemd's KillMode= does), but they make the --pid-file hint.
+ */
 export function leftoverLines(
   members: readonly TreeMember[],
-  { status, uptimeMs, pidFile }: { status: ChildStatus | undefined; uptimeMs: number; pidFile: boolean },
+  {
+    status,
+    uptimeMs,
+    pidFile,
+    strays = [],
+  }: { status: ChildStatus | undefined; uptimeMs: number; pidFile: boolean; strays?: readonly TreeMember[] },
 ): LeftoverLine[] {
-  if (members.length === 0) return [];
-  const processes = members.slice(0, MAX_NAMED).map((m) => `${m.pid} ${m.command}`);
-  const lines: LeftoverLine[] = [
-    {
+  const lines: LeftoverLine[] = [];
+  if (members.length > 0) {
+    lines.push({
       level: 'warn',
       msg: `ending ${members.length} leftover process${members.length === 1 ? '' : 'es'} of the app`,
-      fields: { count: members.length, processes, ...(members.length > MAX_NAMED ? { more: members.length - MAX_NAMED } : {}) },
-    },
-  ];
+      fields: named(members),
+    });
+  }
   const daemonized = status?.code === 0 && status.signal === null && uptimeMs < QUICK_EXIT_MS;
-  if (daemonized && !pidFile) {
+  if (daemonized && !pidFile && (members.length > 0 || strays.length > 0)) {
     lines.push({
       level: 'warn',
       msg: 'the app exited 0 and left processes running: if it daemonizes (forks into the background), run it in the foreground, or give --pid-file so sdwrap follows the daemon',
-      fields: { uptimeMs: Math.round(uptimeMs) },
+      fields: { uptimeMs: Math.round(uptimeMs), ...(strays.length > 0 ? { outsideTheTree: named(strays) } : {}) },
     });
   }
   return lines;
+}
+
+/**
+ * Processes of sdwrap's own systemd service cgroup besides sdwrap: where a daemon that left the app's tree
+ * still is. Empty unless sdwrap runs in a service's cgroup (cgroup v2, or v1's name=systemd hierarchy): a
+ * shell's or container's cgroup holds unrelated processes.
+ */
+export function serviceCgroupStrays(ownPid: number, describe: (pid: number) => string): TreeMember[] {
+  let procs: string;
+  try {
+    const lines = readFileSync('/proc/self/cgroup', 'utf8').split('\n');
+    const v2 = lines.find((l) => l.startsWith('0::'))?.slice(3);
+    const v1 = lines.find((l) => l.includes(':name=systemd:'))?.split(':')[2];
+    const [path, root] = v2 && v2 !== '/' ? [v2, '/sys/fs/cgroup'] : [v1, '/sys/fs/cgroup/systemd'];
+    if (!path?.endsWith('.service')) return [];
+    procs = readFileSync(`${root}${path}/cgroup.procs`, 'utf8');
+  } catch {
+    return [];
+  }
+  return procs
+    .split('\n')
+    .map(Number)
+    .filter((pid) => pid > 0 && pid !== ownPid)
+    .map((pid) => ({ pid, command: describe(pid) }));
 }

@@ -10,7 +10,7 @@ import { formatSpan } from './duration.js';
 import { planExit, type ExitPlan } from './exit-plan.js';
 import type { HealthState, ProbeResult } from './health.js';
 import type { Heartbeat } from './heartbeat.js';
-import { processControl, terminateLeftovers, type ProcessControl } from './kill-tree.js';
+import { commandOf, processControl, terminateLeftovers, type ProcessControl } from './kill-tree.js';
 import {
   dueEvents,
   finalCause,
@@ -35,7 +35,7 @@ import { planProbes, probeViews, runFacts } from './run-facts.js';
 import { STATUS } from './status.js';
 import { childEnv, watchdogPeriodMs } from './systemd-env.js';
 import { Adoption } from './adoption.js';
-import { leftoverLines } from './leftovers.js';
+import { leftoverLines, serviceCgroupStrays } from './leftovers.js';
 import { NotifyPassthrough } from './passthrough.js';
 import { inheritedListenFds } from './socket-activation.js';
 
@@ -266,11 +266,12 @@ class Run {
   /** SIGTERM to what is left after the app's exit, saying how many and which (issue 12); how many there were. */
   #terminateLeftovers(): number {
     const left = this.#roots().flatMap((root) => terminateLeftovers(root));
-    const options = {
-      status: this.#machine!.child,
-      uptimeMs: this.#clock.now() - this.#machine!.startedAt,
-      pidFile: this.config.pidFile !== undefined,
-    };
+    const status = this.#machine!.child;
+    const uptimeMs = this.#clock.now() - this.#machine!.startedAt;
+    const pidFile = this.config.pidFile !== undefined;
+    // A daemon that left the tree is found, for the hint only, in the unit's cgroup.
+    const strays = left.length === 0 && !pidFile && status?.code === 0 ? serviceCgroupStrays(this.deps.pid, commandOf) : [];
+    const options = { status, uptimeMs, pidFile, strays };
     for (const line of leftoverLines(left, options)) this.#log[line.level](line.fields, line.msg);
     return left.length;
   }

@@ -79,6 +79,22 @@ describe('legacy apps under systemd (nspawn container)', { skip: skipUnlessCI(pr
     );
   });
 
+  it('a daemon that forks, wrapped without --pid-file: the journal says so and names --pid-file', async (t) => {
+    const p = port();
+    await scenario(t, 'e2e-forking-nopid', { sdwrap: [], app: [IN_CONTAINER_NODE, DAEMONIZE, '--', ...fixture(p)] }, async (unit) => {
+      await start(unit);
+      const hint = await waitFor(
+        `${unit}: the --pid-file hint`,
+        async () => (await sdwrapLogs(unit)).find((l) => /give --pid-file/.test(String(l.msg))),
+        15_000,
+        200,
+      );
+      t.diagnostic(JSON.stringify(hint));
+      assert.match(JSON.stringify(hint.outsideTheTree), /server\.mjs --port/, "the daemon found in the unit's cgroup is named");
+      await assertNothingLeft(`--port ${p}`);
+    });
+  });
+
   for (const [what, signal, reason] of [
     ['its tick stops while HTTP answers', 'USR1', /the app's own watchdog: no WATCHDOG=1 from it/],
     ['its tick goes on while HTTP hangs', 'USR2', /timed out/],

@@ -40,3 +40,12 @@ test('the --pid-file hint: exit 0 soon after spawn, without --pid-file, only', (
   assert.equal(hint({ code: null, signal: 'SIGTERM' }, 200, false), false);
   assert.equal(hint(exited0, QUICK_EXIT_MS + 1, false), false, 'a long run that ended with helpers left is not a daemon forking');
 });
+
+test("a daemon outside the tree (found in the unit's cgroup) makes the hint, and is not counted as ended", () => {
+  const strays = [{ pid: 77, command: 'legacyd --daemon' }];
+  const lines = leftoverLines([], { status: exited0, uptimeMs: 300, pidFile: false, strays });
+  assert.equal(lines.length, 1);
+  assert.match(lines[0]!.msg, /give --pid-file/);
+  assert.deepEqual(lines[0]!.fields.outsideTheTree, { count: 1, processes: ['77 legacyd --daemon'] });
+  assert.deepEqual(leftoverLines([], { status: exited0, uptimeMs: 300, pidFile: false }), []);
+});
