@@ -4,10 +4,7 @@
 import { applyAppMessage, combinedStatus, initialAppNotify, parseDatagram, type AppNotifyState } from './app-notify.js';
 import { openAppNotifySocket, type AppNotifySocket } from './app-notify-socket.js';
 import type { Logger } from './logger.js';
-import type { Notifier } from './notify.js';
-
-/** The longest combined STATUS= text; systemd reads datagrams of at most 4096 bytes. */
-const MAX_STATUS = 1024;
+import { formatLines, type Notifier } from './notify.js';
 
 export interface PassthroughEvents {
   /** The app said READY=1 (again, after its own reload). */
@@ -59,11 +56,8 @@ export class NotifyPassthrough {
 
   #status(own: string): string {
     this.#own = own;
-    // One line without NUL, as the protocol wants: the app's text is the app's.
-    // eslint-disable-next-line no-control-regex
-    return `STATUS=${combinedStatus(own, this.#state.status)
-      .replace(/[\x00-\x1f\x7f]+/g, ' ')
-      .slice(0, MAX_STATUS)}`;
+    // One line, bounded, as the protocol wants: the app's part is the app's text.
+    return formatLines([`STATUS=${combinedStatus(own, this.#state.status)}`])[0]!;
   }
 
   #onDatagram(data: Buffer): void {
