@@ -60,17 +60,29 @@ export function leftoverLines(
  * shell's or container's cgroup holds unrelated processes.
  */
 export function serviceCgroupStrays(ownPid: number, describe: (pid: number) => string): TreeMember[] {
-  let procs: string;
+  let lines: string[];
   try {
-    const lines = readFileSync('/proc/self/cgroup', 'utf8').split('\n');
-    const v2 = lines.find((l) => l.startsWith('0::'))?.slice(3);
-    const v1 = lines.find((l) => l.includes(':name=systemd:'))?.split(':')[2];
-    const [path, root] = v2 && v2 !== '/' ? [v2, '/sys/fs/cgroup'] : [v1, '/sys/fs/cgroup/systemd'];
-    if (!path?.endsWith('.service')) return [];
-    procs = readFileSync(`${root}${path}/cgroup.procs`, 'utf8');
+    lines = readFileSync('/proc/self/cgroup', 'utf8').split('\n');
   } catch {
     return [];
   }
+  // The unified hierarchy (pure v2, or hybrid's /sys/fs/cgroup/unified), or v1's name=systemd one.
+  const v2 = lines.find((l) => l.startsWith('0::'))?.slice(3);
+  const v1 = lines.find((l) => l.includes(':name=systemd:'))?.split(':')[2];
+  const candidates = [
+    ...(v2?.endsWith('.service') ? [`/sys/fs/cgroup${v2}`, `/sys/fs/cgroup/unified${v2}`] : []),
+    ...(v1?.endsWith('.service') ? [`/sys/fs/cgroup/systemd${v1}`] : []),
+  ];
+  let procs: string | undefined;
+  for (const dir of candidates) {
+    try {
+      procs = readFileSync(`${dir}/cgroup.procs`, 'utf8');
+      break;
+    } catch {
+      // not mounted there
+    }
+  }
+  if (procs === undefined) return [];
   return procs
     .split('\n')
     .map(Number)
