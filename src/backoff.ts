@@ -24,7 +24,7 @@ export interface RestartHistory {
 
 export const emptyHistory: RestartHistory = { streak: 0, times: [] };
 
-export type RestartDecision = { kind: 'restart'; delayMs: number; restart: number; inWindow: number } | { kind: 'give-up'; reason: string };
+export type RestartDecision = { kind: 'restart'; delayMs: number; restart: number } | { kind: 'give-up'; reason: string };
 
 /** The delay before restart number `streak + 1`: initial x 2^streak, +/-25% jitter, never above the cap. */
 export function backoffDelay(streak: number, policy: RestartPolicy, random: () => number): number {
@@ -55,5 +55,5 @@ export function nextRestart(
   }
   const delayMs = backoffDelay(base.streak, policy, random);
   const next = { streak: base.streak + 1, times: [...times, now] };
-  return { history: next, decision: { kind: 'restart', delayMs, restart: next.streak, inWindow: next.times.length } };
+  return { history: next, decision: { kind: 'restart', delayMs, restart: next.streak } };
 }

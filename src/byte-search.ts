@@ -1,6 +1,6 @@
 // Finding a plain-text --watch-log pattern in the app's output at memory speed. Buffer#indexOf (a Boyer-Moore-
-// Horspool search) reads about 3 GB/s of log text; the log relay moves as much, so the search alone would halve
-// it. This is the SIMD "generic" substring search (Wojciech Muła): compare the needle's first and last bytes
+// Horspool search) reads log text no faster than the log relay moves it, so the search alone would halve the
+// relay (figures in bench/README.md). This is the SIMD "generic" substring search (Wojciech Muła): compare the needle's first and last bytes
 // with 16 positions at once, check whole only where both match. It runs as a tiny WebAssembly module whose
 // memory the relay reads the app's pipes into, so the bytes are searched where read(2) put them.
 //

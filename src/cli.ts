@@ -6,7 +6,7 @@ import { createRequire } from 'node:module';
 import { buildConfig, type Config } from './config.js';
 import { controlSocketPath } from './control-protocol.js';
 import { helpEpilogue, OPTION_GROUPS, SUMMARY, SYNOPSIS } from './help.js';
-import { EXIT, SdwrapError, UsageError } from './errors.js';
+import { EXIT, InternalError, SdwrapError, UsageError } from './errors.js';
 import type { ExitPlan } from './exit-plan.js';
 import { createLogger, stderrIsTerminal, type Logger } from './logger.js';
 import { createNotifier, silentNotifier } from './notify.js';
@@ -157,7 +157,8 @@ function end(plan: ExitPlan): never {
 }
 
 main(process.argv.slice(2)).then(end, (error: unknown) => {
-  if (error instanceof SdwrapError) {
+  // An InternalError is a bug: reported like any other, with its stack.
+  if (error instanceof SdwrapError && !(error instanceof InternalError)) {
     say(`sdwrap${subcommand ? ` ${subcommand}` : ''}: ${error.message}${error instanceof UsageError ? helpPointer(subcommand) : ''}`);
     process.exit(error instanceof UsageError ? EXIT.USAGE : error.exitCode);
   }

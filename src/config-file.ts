@@ -96,7 +96,7 @@ function fieldPath(path: ReadonlyArray<PropertyKey>): string {
 }
 
 /** The closest of the known names to a mistyped one, if it is close enough to be a likely typo. */
-export function didYouMean(name: string, known: readonly string[]): string | undefined {
+function didYouMean(name: string, known: readonly string[]): string | undefined {
   let best: string | undefined;
   let bestDistance = Infinity;
   for (const candidate of known) {

@@ -530,7 +530,7 @@ export function validateCount(flag: string, text: string): number {
 }
 
 /** Expects a JavaScript regular expression (without slashes). */
-export function validateRegex(flag: string, text: string): RegExp {
+function validateRegex(flag: string, text: string): RegExp {
   try {
     return new RegExp(text);
   } catch (error) {

@@ -22,6 +22,7 @@ export type SdwrapErrorCode =
   | 'SDWRAP_SPAWN_NOT_FOUND'
   | 'SDWRAP_SPAWN_NOT_EXECUTABLE'
   | 'SDWRAP_SPAWN_FAILED'
+  | 'SDWRAP_INTERNAL'
   /** Socket activation: LISTEN_PID is sdwrap's, but LISTEN_FDS is not a count or its fds are not open. */
   | 'SDWRAP_LISTEN_FDS_MISSING'
   /** --pid-file: no usable pid in the file by the deadline (never written, empty, garbage, a dead pid). */
@@ -60,4 +61,25 @@ export class SpawnError extends SdwrapError {
     super(message, code, exitCode);
     this.name = 'SpawnError';
   }
+}
+
+/**
+ * A caller broke a module's contract (a value config.ts should already have refused): a bug in sdwrap, not the
+ * user's mistake. cli.ts reports it with its stack, as any other internal error, and exits 70.
+ */
+export class InternalError extends SdwrapError {
+  constructor(message: string) {
+    super(message, 'SDWRAP_INTERNAL', EXIT.INTERNAL);
+    this.name = 'InternalError';
+  }
+}
+
+/** "ECONNREFUSED 127.0.0.1:8080"-style text for an error: its message, its errno code, and its causes. */
+export function errorText(error: unknown): string {
+  if (error instanceof Error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const cause = error.cause instanceof Error ? `: ${errorText(error.cause)}` : '';
+    return `${error.message}${code && !error.message.includes(code) ? ` (${code})` : ''}${cause}`;
+  }
+  return String(error);
 }

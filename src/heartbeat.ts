@@ -7,9 +7,10 @@
 // supervision, it only costs a warning now and then.
 import { monotonicMs } from './clock.js';
 import { formatSpan } from './duration.js';
-import { UsageError } from './errors.js';
+import { errorText, UsageError } from './errors.js';
 import { exchange } from './http-client.js';
-import { errorText } from './probes/probe.js';
+import { originOnly } from './redact.js';
+import { withTimeout } from './timeout.js';
 
 export interface Heartbeat {
   /** The app was spawned: pings `<url>/start`; the next ok() goes out at once. */
@@ -49,15 +50,6 @@ const MAX_REASON_CHARS = 10_000;
 /** Timers fire a little early now and then: a ping on every minIntervalMs tick must not be dropped for it. */
 const THROTTLE_SLACK = 0.02;
 
-/** The URL for logs: "https://hc-ping.com/…". */
-export function redactUrl(url: string): string {
-  try {
-    return `${new URL(url).origin}/…`;
-  } catch {
-    return '(a URL, not shown)';
-  }
-}
-
 /**
  * The three ping URLs. The suffix joins the path with exactly one "/" whether or not the URL ends with one;
  * the query string is kept on each (some services put the token there); a #fragment is never sent anyway.
@@ -82,7 +74,7 @@ const MIN_TOKEN_CHARS = 10;
  * error is text from elsewhere, and this is the last line before the journal.
  */
 export function urlScrubber(url: string): (text: string) => string {
-  const shown = redactUrl(url);
+  const shown = originOnly(url);
   const replacements = new Map<string, string>();
   const add = (secret: string, by: string, minChars: number) => {
     for (const variant of [secret, safeDecode(secret)]) {
@@ -140,7 +132,7 @@ export function createHeartbeat(url: string, log: HeartbeatLog, opts: HeartbeatO
   const minIntervalMs = opts.minIntervalMs ?? 60_000;
   const closeTimeoutMs = opts.closeTimeoutMs ?? 3_000;
   const targets = checkedPingUrls(url);
-  const shown = redactUrl(url);
+  const shown = originOnly(url);
   const scrub = urlScrubber(url);
 
   const queue: Ping[] = [];
@@ -252,13 +244,10 @@ export function createHeartbeat(url: string, log: HeartbeatLog, opts: HeartbeatO
         accepting = false;
         // A healthy ping at shutdown says nothing; a start or fail still owed does.
         for (let i = queue.length - 1; i >= 0; i--) if (queue[i]!.kind === 'ok') queue.splice(i, 1);
-        let timer: NodeJS.Timeout | undefined;
-        const deadline = new Promise<void>((resolve) => (timer = setTimeout(resolve, closeTimeoutMs)));
         const drained = (async () => {
           while (inFlight) await inFlight;
         })();
-        await Promise.race([drained, deadline]);
-        clearTimeout(timer);
+        await withTimeout(drained, closeTimeoutMs);
         cancelled = true;
         queue.length = 0;
         current?.abort();

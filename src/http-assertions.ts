@@ -45,14 +45,12 @@ export interface ResponseSeen {
   body?: string;
 }
 
-export interface Verdict {
+/** What the assertions say of one response: met ("HTTP 200"), or the first one that was not. */
+export interface AssertionOutcome {
   ok: boolean;
   /** "HTTP 200" when healthy, else the first thing that was wrong, worded for a human. */
   detail: string;
 }
-
-/** Any 2xx or 3xx, the way most health checkers count success. */
-export const DEFAULT_STATUSES: readonly StatusRange[] = Object.freeze([{ min: 200, max: 399 }]);
 
 /** A header sdwrap sends with each request (`Host:`, `Authorization:`), as Kubernetes' httpHeaders. */
 export interface RequestHeader {
@@ -208,7 +206,7 @@ export function needsBody(spec: ResponseAssertions): boolean {
 }
 
 /** Judges status and headers only: what can be decided before reading the body. */
-export function checkHead(spec: ResponseAssertions, response: Omit<ResponseSeen, 'body'>): Verdict {
+export function checkHead(spec: ResponseAssertions, response: Omit<ResponseSeen, 'body'>): AssertionOutcome {
   const { statusCode, headers } = response;
   if (!spec.statuses.some(({ min, max }) => statusCode >= min && statusCode <= max)) {
     return { ok: false, detail: `HTTP ${statusCode} (expected ${formatStatusList(spec.statuses)})` };
@@ -229,7 +227,7 @@ export function checkHead(spec: ResponseAssertions, response: Omit<ResponseSeen,
 }
 
 /** Judges a whole response against every assertion; the detail names the first one that failed. */
-export function checkResponse(spec: ResponseAssertions, response: ResponseSeen): Verdict {
+export function checkResponse(spec: ResponseAssertions, response: ResponseSeen): AssertionOutcome {
   const head = checkHead(spec, response);
   if (!head.ok || !needsBody(spec)) return head;
   const body = response.body ?? '';

@@ -10,6 +10,7 @@ import {
   type RequestOptions,
 } from 'node:http';
 import { connect } from 'node:net';
+import { InternalError } from './errors.js';
 import { requireOptional } from './optional.js';
 
 /** What is known once the status line and headers are in. */
@@ -43,7 +44,7 @@ export interface HttpExchange {
 }
 
 /** A body nobody reads is read up to this much, so a small one ends in a clean close; past it the socket is dropped. */
-export const DRAIN_LIMIT_BYTES = 64 * 1024;
+const DRAIN_LIMIT_BYTES = 64 * 1024;
 
 type Send = (options: RequestOptions) => ClientRequest;
 let httpsRequest: Send | undefined;
@@ -51,7 +52,7 @@ let httpsRequest: Send | undefined;
 /** node:https pulls in tls (several MiB): loaded only for the first https URL. */
 function senderFor(url: URL): Send {
   if (url.protocol === 'http:') return plainRequest;
-  if (url.protocol !== 'https:') throw new TypeError(`not an http:// or https:// URL: ${url.protocol}`);
+  if (url.protocol !== 'https:') throw new InternalError(`not an http:// or https:// URL: ${url.protocol}`);
   httpsRequest ??= (requireOptional('node:https') as typeof import('node:https')).request;
   return httpsRequest;
 }

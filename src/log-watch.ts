@@ -9,6 +9,7 @@ import { StringDecoder } from 'node:string_decoder';
 import { ByteSearch, SEARCH_BUFFER_BYTES } from './byte-search.js';
 import type { Clock } from './clock.js';
 import { formatSpan } from './duration.js';
+import { InternalError } from './errors.js';
 
 export interface LogWatchOptions {
   pattern: RegExp;
@@ -228,7 +229,7 @@ export class SymptomCounter {
   readonly #needle: Buffer | undefined;
   readonly #search: ByteSearch | undefined;
   /** Kept apart, so a partial stdout line is never completed by stderr. */
-  #lines: Record<LogStream, Lines>;
+  readonly #lines: Record<LogStream, Lines>;
   /** Times of the last max + 1 matching lines, oldest at #head: all that deciding "more than max" needs. */
   readonly #times: number[];
   #head = 0;
@@ -237,8 +238,8 @@ export class SymptomCounter {
 
   constructor(options: LogWatchOptions, clock: Clock, onTrip: (reason: string) => void) {
     if (!Number.isInteger(options.max) || options.max < 0)
-      throw new RangeError(`log watch: max must be a whole number, not ${options.max}`);
-    if (!(options.windowMs > 0)) throw new RangeError(`log watch: the window must be longer than 0, not ${options.windowMs}ms`);
+      throw new InternalError(`log watch: max must be a whole number, not ${options.max}`);
+    if (!(options.windowMs > 0)) throw new InternalError(`log watch: the window must be longer than 0, not ${options.windowMs}ms`);
     this.#options = options;
     this.#clock = clock;
     this.#onTrip = onTrip;
@@ -257,7 +258,7 @@ export class SymptomCounter {
    * is not kept: the caller may reuse its memory once this returns.
    */
   feed(stream: LogStream, chunk: Buffer): void {
-    if (this.#tripped) return; // nothing more to decide until reset()
+    if (this.#tripped) return; // tripped once: nothing more to decide
     const matches = this.#lines[stream].count(chunk);
     if (matches > 0) this.#record(matches);
   }
@@ -268,14 +269,6 @@ export class SymptomCounter {
    */
   readBuffer(): Buffer {
     return this.#search ? this.#search.readBuffer() : Buffer.allocUnsafe(READ_BUFFER_BYTES);
-  }
-
-  /** Fresh counters and line state, for a restarted child. */
-  reset(): void {
-    this.#head = 0;
-    this.#size = 0;
-    this.#tripped = false;
-    this.#lines = this.#freshLines();
   }
 
   #freshLines(): Record<LogStream, Lines> {
@@ -416,7 +409,7 @@ interface UserBufferSocket {
  * Returns false, leaving the socket as it was, when `source` is not such a socket or this Node's net.Socket is
  * not laid out as expected; then the caller reads it as a stream.
  */
-export function readIntoBuffer(source: NodeJS.ReadableStream | Readable, allocate: () => Buffer, onRead: (chunk: Buffer) => void): boolean {
+function readIntoBuffer(source: NodeJS.ReadableStream | Readable, allocate: () => Buffer, onRead: (chunk: Buffer) => void): boolean {
   if (
     !(source instanceof Socket) ||
     source.destroyed ||

@@ -6,6 +6,7 @@ import { createRequire } from 'node:module';
 import type { NotifierChoice } from './config.js';
 import type { Logger } from './logger.js';
 import { isValidNotifySocket } from './systemd-env.js';
+import { withTimeout } from './timeout.js';
 
 export type NotifierKind = 'native' | 'systemd-notify' | 'none';
 
@@ -132,9 +133,7 @@ function commandNotifier(log: Logger, checkReachable: () => void): Notifier {
         .catch(() => undefined);
     },
     async drain(timeoutMs = 3000) {
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([tail, new Promise<void>((r) => (timer = setTimeout(r, timeoutMs)))]);
-      clearTimeout(timer);
+      await withTimeout(tail, timeoutMs);
     },
   };
 }

@@ -9,7 +9,7 @@ import { commandEpilogue, describeOption, type CommandReference, type OptionGrou
  * Writes to fd 1 or 2 synchronously (process.stdout/stderr would turn an fd a child shares non-blocking). A
  * reader that went away (`sdwrap --help | head -1`) is no error of sdwrap's: what it did not read is dropped.
  */
-export function writeOut(fd: 1 | 2, text: string): void {
+function writeOut(fd: 1 | 2, text: string): void {
   try {
     writeSync(fd, text);
   } catch (error) {

@@ -34,6 +34,7 @@ import { restartLoop } from './restarter.js';
 import { planProbes, probeViews, runFacts } from './run-facts.js';
 import { STATUS } from './status.js';
 import { childEnv, watchdogPeriodMs } from './systemd-env.js';
+import { withTimeout } from './timeout.js';
 import { Adoption } from './adoption.js';
 import { leftoverLines, serviceCgroupStrays } from './leftovers.js';
 import { NotifyPassthrough } from './passthrough.js';
@@ -369,12 +370,7 @@ class Run {
     await this.#probesStopped;
     // Every byte the app wrote reaches sdwrap's stdout/stderr before sdwrap goes, within a bound counted from
     // here: a journal that reads nothing must not keep sdwrap from exiting.
-    let timer: unknown;
-    await Promise.race([
-      this.#outputDone,
-      new Promise((resolve) => (timer = this.#clock.setTimeout(() => resolve(undefined), OUTPUT_FLUSH_MS))),
-    ]);
-    this.#clock.clearTimeout(timer);
+    await withTimeout(this.#outputDone, OUTPUT_FLUSH_MS, this.#clock);
     await this.deps.notifier.drain();
     this.#closeLegacy();
     this.#removeListeners();

@@ -3,7 +3,7 @@ import { listenEnv } from './socket-activation.js';
 
 /** Variables that belong to sdwrap's conversation with systemd and must not reach the child,
  * or the app could send READY=1 behind the wrapper's back. */
-export const SYSTEMD_ONLY_VARS = ['NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID'] as const;
+const SYSTEMD_ONLY_VARS = ['NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID'] as const;
 
 /** The child's environment: sdwrap's own, less the notify and watchdog variables; the socket activation
  * variables kept only when sdwrap passes `listenFds` fds on (LISTEN_PID is then set by the spawn shim). */

@@ -35,11 +35,11 @@ export interface Timing {
 }
 
 /** Shortest interval sdwrap will shorten to; below it probes would cost more than they tell. */
-export const MIN_INTERVAL_MS = 100;
+const MIN_INTERVAL_MS = 100;
 /** Shortest timeout sdwrap will shorten to: a loaded host must still answer a loopback probe within it. */
-export const MIN_TIMEOUT_MS = 100;
+const MIN_TIMEOUT_MS = 100;
 /** During the start period readiness is probed at least this often, so READY=1 follows soon after the app is up. */
-export const START_INTERVAL_MS = 1000;
+const START_INTERVAL_MS = 1000;
 
 /**
  * Plans probe timing. Under WatchdogSec=W, sdwrap must reach its own verdict (failure-threshold x interval
@@ -102,7 +102,7 @@ export function planTiming(input: TimingInput): Timing {
  * An interval and timeout whose verdict bound (threshold x interval + timeout) fits the budget, changing what
  * the user did not set before what they did, and never lengthening either. Undefined when nothing fits.
  */
-export function fitBudget(budget: number, input: TimingInput): { intervalMs: number; timeoutMs: number } | undefined {
+function fitBudget(budget: number, input: TimingInput): { intervalMs: number; timeoutMs: number } | undefined {
   const { intervalMs, timeoutMs, failureThreshold: n } = input;
   const bound = (i: number, t: number) => n * i + t;
   if (bound(intervalMs, timeoutMs) <= budget) return { intervalMs, timeoutMs };

@@ -38,7 +38,7 @@ export const HARDENING: ReadonlyArray<readonly [key: string, value: string]> = [
 ];
 
 /** Hardening a user manager (systemctl --user) cannot apply: it has no privileges to give up or hand out. */
-export const SYSTEM_ONLY: readonly string[] = [
+const SYSTEM_ONLY: readonly string[] = [
   'DynamicUser',
   'CapabilityBoundingSet',
   'AmbientCapabilities',
@@ -48,9 +48,9 @@ export const SYSTEM_ONLY: readonly string[] = [
   'DevicePolicy',
 ];
 
-export const START_LIMIT_INTERVAL = '2min';
-export const START_LIMIT_BURST = 5;
-export const RESTART_SEC = '2s';
+const START_LIMIT_INTERVAL = '2min';
+const START_LIMIT_BURST = 5;
+const RESTART_SEC = '2s';
 /** Added to WatchdogSec= over 3 x the verdict bound. */
 const WATCHDOG_MARGIN = 0.1;
 /** WatchdogSec= when no liveness probe decides the pings (they then vouch for sdwrap alone). */
@@ -297,9 +297,10 @@ function shortCommand(plan: UnitPlan): string {
 
 /** The run's --control-socket, for sdwrap reload to ask the same socket. */
 function controlSocketArgs(runArgs: readonly string[]): string[] {
-  for (let i = 0; i < runArgs.length; i++) {
-    if (runArgs[i] === '--control-socket') return ['--control-socket', runArgs[i + 1]!];
-    if (runArgs[i]!.startsWith('--control-socket=')) return [runArgs[i]!];
+  for (const [i, word] of runArgs.entries()) {
+    const value = runArgs[i + 1];
+    if (word === '--control-socket') return value === undefined ? [] : ['--control-socket', value];
+    if (word.startsWith('--control-socket=')) return [word];
   }
   return [];
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Spawn-and-reap timer for bench/profile-startup.ts (python3 stdlib only).
+"""Spawn-and-reap timer for bench/rows/startup.ts and the start-up notes in bench/README.md (python3 stdlib only).
 
 Usage: python3 timer.py SPEC_JSON
 SPEC_JSON: {"runs": N, "warmup": 1, "variants": [{"name": str, "argv": [str], "cwd": str}]}

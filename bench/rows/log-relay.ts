@@ -3,7 +3,7 @@
 // process that reads the child's pipe and writes what it read. Throughput is bytes over the child's own time from
 // its first write to its last (a pipe lets it finish only ~64 KiB ahead of the reader); the end-to-end figure
 // (first write until the top process exited) is kept too. Two more baselines: the child writing to /dev/null
-// directly (no relay at all), and experiments/relay-floor.mjs, the least a Node process does to relay a child's
+// directly (no relay at all), and fixtures/relay-floor.mjs, the least a Node process does to relay a child's
 // pipe as a stream (read chunks, writeSync them, no line scanning). Each variant runs REPEATS times, interleaved;
 // the row gives medians.
 import { spawnSync } from 'node:child_process';
@@ -34,7 +34,7 @@ interface Run {
 }
 
 type Kind = 'sdwrap' | 'direct' | 'cat' | 'node-floor';
-const RELAY_FLOOR = path.join(FIXTURES, '..', 'experiments', 'relay-floor.mjs');
+const RELAY_FLOOR = path.join(FIXTURES, 'relay-floor.mjs');
 
 async function runOnce(kind: Kind, bytes: number, dir: string, limitMs: number): Promise<Run> {
   const report = path.join(dir, `${kind}.json`);
@@ -97,7 +97,7 @@ export async function logRelayRow({ quick, say }: BenchOptions): Promise<Row> {
       baselines: [
         { name: 'child | cat > /dev/null', value: round(cat, 0) },
         { name: 'child writing to /dev/null directly', value: round(rate('direct'), 0) },
-        { name: 'minimal Node relay (experiments/relay-floor.mjs)', value: round(rate('node-floor'), 0) },
+        { name: 'minimal Node relay (fixtures/relay-floor.mjs)', value: round(rate('node-floor'), 0) },
       ],
       ratio: round(ratio, 2),
       target: TARGET,

@@ -139,7 +139,7 @@ function watchFields(config: ProbeConfig, state: HealthState): Partial<ProbeReco
 }
 
 /** "failing 2/3", "unhealthy", "healthy", "starting (passing 1/2)": the threshold state in words. */
-export function stateText(r: ProbeRecord): string {
+function stateText(r: ProbeRecord): string {
   const passing = r.successes! > 0 && r.successes! < r.successThreshold! ? ` (passing ${r.successes}/${r.successThreshold})` : '';
   if (r.state === 'failing') return `failing ${r.failures}/${r.failureThreshold}`;
   if (r.state === 'healthy') return 'healthy';

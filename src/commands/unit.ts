@@ -186,7 +186,10 @@ function runArguments(argv: readonly string[]): string[] {
 }
 
 function configPaths(runArgs: readonly string[]): string[] {
-  return runArgs.flatMap((word, i) => (word === '--config' ? [runArgs[i + 1]!] : []));
+  return runArgs.flatMap((word, i) => {
+    const next = runArgs[i + 1];
+    return word === '--config' && next !== undefined ? [next] : [];
+  });
 }
 
 /** A command without a slash: the first executable of that name on PATH, by absolute path. */
@@ -252,16 +255,16 @@ function validateAssignment(text: string): string {
 function secretWarnings(runArgs: readonly string[], environment: readonly string[]): string[] {
   const warnings: string[] = [];
   const where = 'the unit file (world-readable; `systemctl show` prints it to any user): put it in a --config file readable by root only';
-  for (let i = 0; i < runArgs.length; i++) {
-    const [flag, value] = [runArgs[i]!, runArgs[i + 1] ?? ''];
+  for (const [i, flag] of runArgs.entries()) {
+    const value = runArgs[i + 1] ?? '';
     if (flag === '--heartbeat-url') warnings.push(`--heartbeat-url is a secret and lands in ${where}`);
-    if (flag === '--http-request-header' && isSecretHeader(value.split(':')[0]!.trim()))
+    if (flag === '--http-request-header' && isSecretHeader((value.split(':')[0] ?? '').trim()))
       warnings.push(`--http-request-header '${value.split(':')[0]}: …' lands in ${where}`);
     if (['--http', '--ws', '--probe'].includes(flag) && /:\/\/[^/@\s]*:[^/@\s]*@/.test(value))
       warnings.push(`the password in ${flag}'s URL lands in ${where}`);
   }
   for (const assignment of environment) {
-    const name = assignment.split('=')[0]!;
+    const name = assignment.split('=')[0] ?? '';
     if (isSecretHeader(name))
       warnings.push(
         `--environment ${name}=… looks like a secret; the unit file is world-readable: use LoadCredential= or an EnvironmentFile= readable by root only`,

@@ -10,9 +10,11 @@ import {
   needsBody,
   type RequestHeader,
   type ResponseAssertions,
-  type Verdict,
+  type AssertionOutcome,
 } from '../http-assertions.js';
-import { errorText, type Probe, type ProbeOutcome } from './probe.js';
+import { errorText } from '../errors.js';
+import { withoutCredentials } from '../redact.js';
+import type { Probe, ProbeOutcome } from './probe.js';
 
 export interface HttpProbeSpec extends ResponseAssertions {
   url: string;
@@ -22,13 +24,13 @@ export interface HttpProbeSpec extends ResponseAssertions {
 }
 
 /** Bodies are read only for --http-body/--http-json, and never past this. */
-export const BODY_CAP_BYTES = 1024 * 1024;
+const BODY_CAP_BYTES = 1024 * 1024;
 /** How many redirects --http-follow-redirects follows before giving up. */
-export const MAX_REDIRECTS = 5;
+const MAX_REDIRECTS = 5;
 const REDIRECT_STATUSES: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]);
 
-/** The final answer to judge (with a note when a redirect was left unfollowed), or a verdict already. */
-type Answer = { response: HttpResult; note?: string } | { verdict: Verdict };
+/** The final answer to judge (with a note when a redirect was left unfollowed), or an outcome already. */
+type Answer = { response: HttpResult; note?: string } | { outcome: AssertionOutcome };
 
 export function httpProbe(spec: HttpProbeSpec): Probe {
   const target = new URL(spec.url);
@@ -69,32 +71,32 @@ export function httpProbe(spec: HttpProbeSpec): Probe {
       if (!next) return { response };
       // Another host is someone else's health (a login page, a CDN): this 3xx is the answer to judge.
       if (next.hostname !== target.hostname) {
-        return { response, note: `redirect to ${withoutUserinfo(next)} not followed (another host)` };
+        return { response, note: `redirect to ${withoutCredentials(next)} not followed (another host)` };
       }
       if (hops + 1 > MAX_REDIRECTS) {
-        return { verdict: { ok: false, detail: `HTTP ${response.statusCode}: stopped after ${MAX_REDIRECTS} redirects` } };
+        return { outcome: { ok: false, detail: `HTTP ${response.statusCode}: stopped after ${MAX_REDIRECTS} redirects` } };
       }
       url = next;
     }
   }
 
-  function judge({ response, note }: { response: HttpResult; note?: string }): Verdict {
-    let verdict = checkHead(spec, response);
-    if (verdict.ok && needsBody(spec)) {
-      verdict = response.tooLarge
+  function judge({ response, note }: { response: HttpResult; note?: string }): AssertionOutcome {
+    let outcome = checkHead(spec, response);
+    if (outcome.ok && needsBody(spec)) {
+      outcome = response.tooLarge
         ? { ok: false, detail: `body larger than ${BODY_CAP_BYTES / 1024 / 1024} MiB` }
         : checkResponse(spec, { statusCode: response.statusCode, headers: response.headers, body: response.body ?? '' });
     }
-    return note ? { ok: verdict.ok, detail: `${verdict.detail}; ${note}` } : verdict;
+    return note ? { ok: outcome.ok, detail: `${outcome.detail}; ${note}` } : outcome;
   }
 
   return {
-    description: `${spec.method} ${withoutUserinfo(target)}`,
+    description: `${spec.method} ${withoutCredentials(target)}`,
     async run(signal): Promise<ProbeOutcome> {
       if (closed) return { ok: false, detail: 'probe closed' };
       try {
         const answer = await fetchAnswer(signal);
-        return 'verdict' in answer ? answer.verdict : judge(answer);
+        return 'outcome' in answer ? answer.outcome : judge(answer);
       } catch (error) {
         if (signal.aborted) return { ok: false, detail: 'no answer in time' };
         return { ok: false, detail: errorText(error) };
@@ -122,12 +124,4 @@ function basicAuth(url: URL): string | undefined {
   if (url.username === '' && url.password === '') return undefined;
   const credentials = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
   return `Basic ${Buffer.from(credentials).toString('base64')}`;
-}
-
-/** The URL for logs and STATUS: a password in it must not end up in the journal. */
-function withoutUserinfo(url: URL): string {
-  const shown = new URL(url);
-  shown.username = '';
-  shown.password = '';
-  return shown.href;
 }

@@ -29,13 +29,3 @@ export async function createProbe(target: ProbeTarget, env: NodeJS.ProcessEnv): 
       return (await import('./ws.js')).wsProbe({ url: target.url, send: target.send, expect: target.expect });
   }
 }
-
-/** "ECONNREFUSED 127.0.0.1:8080"-style text for an error. */
-export function errorText(error: unknown): string {
-  if (error instanceof Error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const cause = error.cause instanceof Error ? `: ${errorText(error.cause)}` : '';
-    return `${error.message}${code && !error.message.includes(code) ? ` (${code})` : ''}${cause}`;
-  }
-  return String(error);
-}

@@ -1,6 +1,7 @@
 // TCP probe: healthy when a connection opens.
 import { connect } from 'node:net';
-import { errorText, type Probe, type ProbeOutcome } from './probe.js';
+import { errorText } from '../errors.js';
+import type { Probe, ProbeOutcome } from './probe.js';
 
 export function tcpProbe(host: string, port: number): Probe {
   return {

@@ -5,7 +5,9 @@ import type { Duplex } from 'node:stream';
 // First: it sets a V8 flag that must be in place before undici compiles its parser.
 import './wasm-baseline.js';
 import { Agent, WebSocket, type Dispatcher } from 'undici';
-import { errorText, type Probe, type ProbeOutcome } from './probe.js';
+import { errorText, InternalError } from '../errors.js';
+import { withoutCredentials } from '../redact.js';
+import type { Probe, ProbeOutcome } from './probe.js';
 
 export interface WsProbeOptions {
   url: string;
@@ -32,19 +34,17 @@ interface Handshake {
   socket: Duplex | undefined;
 }
 
-/** Throws on a URL that is not ws:, wss: (or http:, https:, which undici maps to them). */
+/** Throws InternalError on a URL that is not ws:, wss: (or http:, https:, which undici maps to them): config.ts refuses those. */
 export function wsProbe(options: WsProbeOptions): Probe {
   const url = new URL(options.url);
   // Never sent, and undici's WebSocket throws on it.
   url.hash = '';
-  const shown = new URL(url);
-  shown.username = '';
-  shown.password = '';
+  const shown = withoutCredentials(url);
   if (!['ws:', 'wss:', 'http:', 'https:'].includes(url.protocol)) {
-    throw new TypeError(`a WebSocket probe needs a ws:// or wss:// URL, not ${shown.href}`);
+    throw new InternalError(`a WebSocket probe needs a ws:// or wss:// URL, not ${shown}`);
   }
   return {
-    description: `WS ${shown.href}`,
+    description: `WS ${shown}`,
     run: (signal) => probeOnce(url, options, signal),
     // Nothing outlives a run: each has its own connection pool, destroyed before it settles.
     close: async () => {},

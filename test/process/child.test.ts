@@ -12,7 +12,7 @@ const SIGNALS_FIXTURE = join(REPO_ROOT, 'test/fixtures/signals.mjs');
 const PRELOAD_FAULT = join(REPO_ROOT, 'test/fixtures/preload-fault.cjs');
 after(stopAll);
 
-test('1. the child inherits stdio, cwd and env less NOTIFY_SOCKET/WATCHDOG_*, in a session and process group of its own', async () => {
+test('the child inherits stdio, cwd and env less NOTIFY_SOCKET/WATCHDOG_*, in a session and process group of its own', async () => {
   const listener = await NotifyListener.start();
   const marker = testMarker();
   const cwd = mkdtempSync(join(tmpdir(), 'sdwrap-cwd-'));
@@ -50,14 +50,14 @@ function processEnvHas(pid: number, entry: string): boolean {
   return readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').includes(entry);
 }
 
-test('6. exit codes pass through unchanged, 0 to 255', async () => {
+test('exit codes pass through unchanged, 0 to 255', async () => {
   for (const code of [0, 1, 2, 3, 42, 69, 126, 127, 128, 200, 255]) {
     const run = runSdwrap(['--', 'sh', '-c', `exit ${code}`]);
     assert.deepEqual(await run.waitForExit(10_000), { code, signal: null }, run.dump());
   }
 });
 
-test('6. a child killed by a signal: sdwrap dies by the same signal; core-dumping signals become 128+N', async () => {
+test('a child killed by a signal: sdwrap dies by the same signal; core-dumping signals become 128+N', async () => {
   for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGKILL', 'SIGUSR2'] as const) {
     const run = runSdwrap(['--', 'sh', '-c', `kill -${signal.slice(3)} $$`]);
     assert.deepEqual(await run.waitForExit(10_000), { code: null, signal }, `${signal}\n${run.dump()}`);
@@ -75,7 +75,7 @@ test('6. a child killed by a signal: sdwrap dies by the same signal; core-dumpin
   }
 });
 
-test('7. a command that cannot run: 127 or 126, one line, nothing sent to systemd', async () => {
+test('a command that cannot run: 127 or 126, one line, nothing sent to systemd', async () => {
   const listener = await NotifyListener.start();
   const dir = mkdtempSync(join(tmpdir(), 'sdwrap-noexec-'));
   try {
@@ -101,7 +101,7 @@ test('7. a command that cannot run: 127 or 126, one line, nothing sent to system
   }
 });
 
-test('7. a bad flag or value: exit 2 with one line naming it, no stack trace', async () => {
+test('a bad flag or value: exit 2 with one line naming it, no stack trace', async () => {
   const cases: Array<[string[], RegExp]> = [
     [['--bogus', '--', 'true'], /^sdwrap: unknown option '--bogus' \(see 'sdwrap --help'\)$/],
     [['--interval', 'soon', '--', 'true'], /^sdwrap: --interval expects a time span .* got 'soon' \(see 'sdwrap --help'\)$/],
@@ -143,7 +143,7 @@ test('options after the command belong to the command', async () => {
   assert.ok(run.stdout.includes('first --http'), run.dump());
 });
 
-test("6. an internal error (a bug) exits 70, and the app's tree does not outlive sdwrap", async () => {
+test("an internal error (a bug) exits 70, and the app's tree does not outlive sdwrap", async () => {
   // Failing before the app runs: one line saying so.
   const early = runSdwrap(['--', 'sdwrap-test-fault'], {
     env: { NODE_OPTIONS: `--require "${PRELOAD_FAULT}"`, SDWRAP_TEST_FAULT: 'spawn' },

@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import net, { type AddressInfo, type Socket } from 'node:net';
-import { createHeartbeat, pingUrls, redactUrl, urlScrubber, type HeartbeatLog } from '../../src/heartbeat.js';
+import { createHeartbeat, pingUrls, urlScrubber, type HeartbeatLog } from '../../src/heartbeat.js';
+import { originOnly } from '../../src/redact.js';
 import { UsageError } from '../../src/errors.js';
 import { freePort } from '../helpers/ports.js';
 import { holdsFor, waitFor } from '../helpers/wait.js';
@@ -103,9 +104,9 @@ test('ping URLs: suffixes joined with one slash, the query kept; logs see the or
     ok: 'https://x.example/?t=1',
     fail: 'https://x.example/fail?t=1',
   });
-  assert.equal(redactUrl('https://hc-ping.com/0b5c5e4e-8d2c-4c61-9c8e-1a2b3c4d5e6f'), 'https://hc-ping.com/…');
-  assert.equal(redactUrl('https://user:pw@uptime.betterstack.com:8443/api/v1/heartbeat/XyZ?x=1'), 'https://uptime.betterstack.com:8443/…');
-  assert.equal(redactUrl('not a url'), '(a URL, not shown)');
+  assert.equal(originOnly('https://hc-ping.com/0b5c5e4e-8d2c-4c61-9c8e-1a2b3c4d5e6f'), 'https://hc-ping.com/…');
+  assert.equal(originOnly('https://user:pw@uptime.betterstack.com:8443/api/v1/heartbeat/XyZ?x=1'), 'https://uptime.betterstack.com:8443/…');
+  assert.equal(originOnly('not a url'), '(a URL, not shown)');
 });
 
 test('the scrubber removes the URL, its path and query, encoded or not, from any text', () => {

@@ -12,7 +12,7 @@ import { assertNoLeftovers, testMarker } from '../helpers/processes.js';
 const SIGNALS = join(REPO_ROOT, 'test/fixtures/signals.mjs');
 after(stopAll);
 
-test('9. every state change is one JSON line with its fields', async () => {
+test('every state change is one JSON line with its fields', async () => {
   const run = runSdwrap([
     '--exec',
     'exit 1',
@@ -20,8 +20,9 @@ test('9. every state change is one JSON line with its fields', async () => {
     '100ms',
     '--failure-threshold',
     '2',
+    // Long enough for node to start and the SIGUSR2 to be relayed on a loaded machine, before it ends.
     '--start-period',
-    '300ms',
+    '2s',
     '--stop-timeout',
     '2s',
     '--',
@@ -37,7 +38,7 @@ test('9. every state change is one JSON line with its fields', async () => {
   assert.deepEqual(byMsg('signal relayed')?.signal, 'SIGUSR2');
   assert.match(
     String(byMsg('unhealthy: killing the child')?.reason),
-    /^not ready by the end of the start period \(300ms\): exec "exit 1" \(last: exit 1\); if the app needs longer to start, raise --start-period$/,
+    /^not ready by the end of the start period \(2s\): exec "exit 1" \(last: exit 1\); if the app needs longer to start, raise --start-period$/,
   );
   assert.equal(byMsg('child exited')?.code, 0);
   for (const l of run.logs) {
@@ -45,7 +46,7 @@ test('9. every state change is one JSON line with its fields', async () => {
   }
 });
 
-test('9. under the journal (JOURNAL_STREAM names stderr) each line carries its syslog priority', async () => {
+test('under the journal (JOURNAL_STREAM names stderr) each line carries its syslog priority', async () => {
   // The shell learns the device and inode of the pipe it hands to sdwrap as stderr, as systemd would.
   const child = spawn(
     'sh',
@@ -72,7 +73,7 @@ test('9. under the journal (JOURNAL_STREAM names stderr) each line carries its s
   );
 });
 
-test('9. without the journal, lines have no prefix; pretty format is one readable line per event', async () => {
+test('without the journal, lines have no prefix; pretty format is one readable line per event', async () => {
   const run = runSdwrap(['--', 'sh', '-c', 'exit 0'], { env: { JOURNAL_STREAM: '1:1' } });
   await run.waitForExit(10_000);
   assert.ok(
@@ -91,7 +92,7 @@ test('9. without the journal, lines have no prefix; pretty format is one readabl
   );
 });
 
-test('9. --log-level filters: warn keeps warnings only, info (the default) no debug lines, debug the probe results', async () => {
+test('--log-level filters: warn keeps warnings only, info (the default) no debug lines, debug the probe results', async () => {
   const probeArgs = ['--exec', 'true', '--interval', '100ms', '--', 'sh', '-c', 'sleep 0.5; exit 0'];
   const levels = (run: { logs: Array<Record<string, unknown>> }) => new Set(run.logs.map((l) => l.level));
   const warn = runSdwrap(['--log-level', 'warn', ...probeArgs]);
@@ -116,7 +117,7 @@ test('9. --log-level filters: warn keeps warnings only, info (the default) no de
   );
 });
 
-test("9. without --watch-log the app writes to sdwrap's own stdout and stderr; with it, into pipes sdwrap reads", async () => {
+test("without --watch-log the app writes to sdwrap's own stdout and stderr; with it, into pipes sdwrap reads", async () => {
   const marker = testMarker();
   const fd = (pid: number, n: number) => readlinkSync(`/proc/${pid}/fd/${n}`);
   for (const watch of [false, true]) {
@@ -133,7 +134,7 @@ test("9. without --watch-log the app writes to sdwrap's own stdout and stderr; w
   await assertNoLeftovers(marker);
 });
 
-test("9. log lines are written before the call returns: a logger's process killed right after logging loses none", async () => {
+test("log lines are written before the call returns: a logger's process killed right after logging loses none", async () => {
   // SIGKILL leaves no chance to flush: every line must be on the pipe already. Both formats.
   const logger = pathToFileURL(join(REPO_ROOT, 'src/logger.ts')).href;
   for (const format of ['json', 'pretty']) {

@@ -12,7 +12,7 @@ const SIGNALS = join(REPO_ROOT, 'test/fixtures/signals.mjs');
 const SERVER = join(REPO_ROOT, 'test/fixtures/server.mjs');
 after(stopAll);
 
-test('5. HUP, USR1, USR2 and WINCH reach the child unchanged; TERM stops it cleanly', async () => {
+test('HUP, USR1, USR2 and WINCH reach the child unchanged; TERM stops it cleanly', async () => {
   const listener = await NotifyListener.start();
   const marker = testMarker();
   try {
@@ -35,7 +35,7 @@ test('5. HUP, USR1, USR2 and WINCH reach the child unchanged; TERM stops it clea
   }
 });
 
-test('5. SIGINT and SIGQUIT stop too; a child that dies by the signal makes sdwrap die by it', async () => {
+test('SIGINT and SIGQUIT stop too; a child that dies by the signal makes sdwrap die by it', async () => {
   const listener = await NotifyListener.start();
   try {
     const run = runSdwrap(['--', process.execPath, SIGNALS, '--die-on', 'SIGINT'], { notifySocket: listener.address });
@@ -55,7 +55,7 @@ test('5. SIGINT and SIGQUIT stop too; a child that dies by the signal makes sdwr
   }
 });
 
-test('5. a child that ignores SIGTERM is SIGKILLed after --stop-timeout; the stop still ends clean', async () => {
+test('a child that ignores SIGTERM is SIGKILLed after --stop-timeout; the stop still ends clean', async () => {
   const marker = testMarker();
   const run = runSdwrap(['--stop-timeout', '700ms', '--', process.execPath, SIGNALS, '--ignore-term'], { marker });
   await run.waitForStdout(/^ready pid=\d+/m);
@@ -74,7 +74,7 @@ test('5. a child that ignores SIGTERM is SIGKILLed after --stop-timeout; the sto
   await assertNoLeftovers(marker);
 });
 
-test('5. a draining child gets its time; a second signal is relayed too', async () => {
+test('a draining child gets its time; a second signal is relayed too', async () => {
   const port = await freePort();
   const run = runSdwrap(['--stop-timeout', '5s', '--', process.execPath, SERVER, '--port', String(port), '--drain-ms', '800']);
   await run.waitForStdout(/fixture-server listening/);
@@ -88,7 +88,7 @@ test('5. a draining child gets its time; a second signal is relayed too', async 
   assert.ok(run.stdout.includes('fixture-server drained'), run.dump());
 });
 
-test('5. a relayed SIGTERM is followed by SIGCONT: a stopped app acts on it at once, not at the stop timeout', async () => {
+test('a relayed SIGTERM is followed by SIGCONT: a stopped app acts on it at once, not at the stop timeout', async () => {
   const marker = testMarker();
   // Without the SIGCONT the stopped app would sit on its SIGTERM until the 60 s stop timeout's SIGKILL.
   const run = runSdwrap(['--stop-timeout', '60s', '--', process.execPath, SIGNALS], { marker });
@@ -102,7 +102,7 @@ test('5. a relayed SIGTERM is followed by SIGCONT: a stopped app acts on it at o
   await assertNoLeftovers(marker);
 });
 
-test("5. SIGABRT (systemd's watchdog signal) reaches the app, with STOPPING=1", async () => {
+test("SIGABRT (systemd's watchdog signal) reaches the app, with STOPPING=1", async () => {
   const listener = await NotifyListener.start();
   const marker = testMarker();
   try {
@@ -123,7 +123,7 @@ test("5. SIGABRT (systemd's watchdog signal) reaches the app, with STOPPING=1", 
   }
 });
 
-test('5. a SIGINT the app ignores: SIGKILL after --stop-timeout, and sdwrap ends by SIGINT, the stop asked for', async () => {
+test('a SIGINT the app ignores: SIGKILL after --stop-timeout, and sdwrap ends by SIGINT, the stop asked for', async () => {
   const marker = testMarker();
   // signals.mjs prints SIGINT and keeps running.
   const run = runSdwrap(['--stop-timeout', '500ms', '--', process.execPath, SIGNALS], { marker });

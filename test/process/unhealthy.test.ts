@@ -13,7 +13,7 @@ const TREE = join(REPO_ROOT, 'test/fixtures/tree.mjs');
 const PRELOAD_NO_PROC = join(REPO_ROOT, 'test/fixtures/preload-no-proc.cjs');
 after(stopAll);
 
-test('4. a SIGSTOPped server is found out in about failure-threshold x interval + timeout, and its tree killed', async () => {
+test('a SIGSTOPped server is found out in about failure-threshold x interval + timeout, and its tree killed', async () => {
   const listener = await NotifyListener.start();
   const marker = testMarker();
   const port = await freePort();
@@ -67,7 +67,7 @@ test('4. a SIGSTOPped server is found out in about failure-threshold x interval 
   }
 });
 
-test('4. a tree that ignores SIGTERM, with a grandchild that left the session, is SIGKILLed after --stop-timeout', async () => {
+test('a tree that ignores SIGTERM, with a grandchild that left the session, is SIGKILLed after --stop-timeout', async () => {
   const marker = testMarker();
   const run = runSdwrap(
     [
@@ -111,7 +111,7 @@ test('4. a tree that ignores SIGTERM, with a grandchild that left the session, i
   );
 });
 
-test('4. readiness fails closed: never healthy by the end of the start period', async () => {
+test('readiness fails closed: never healthy by the end of the start period', async () => {
   const port = await freePort();
   const listener = await NotifyListener.start();
   try {
@@ -129,7 +129,7 @@ test('4. readiness fails closed: never healthy by the end of the start period', 
   }
 });
 
-test('4. a probe past its timeout fails and is killed with everything it started', async () => {
+test('a probe past its timeout fails and is killed with everything it started', async () => {
   const marker = testMarker();
   const run = runSdwrap(
     [
@@ -157,7 +157,7 @@ test('4. a probe past its timeout fails and is killed with everything it started
   );
 });
 
-test('4. no probe keeps running after the child is gone', async () => {
+test('no probe keeps running after the child is gone', async () => {
   const marker = testMarker();
   const run = runSdwrap(['--exec', 'sleep 60', '--timeout', '30s', '--interval', '100ms', '--', 'sh', '-c', 'sleep 0.5; exit 3'], {
     marker,
@@ -174,7 +174,7 @@ test('4. no probe keeps running after the child is gone', async () => {
   );
 });
 
-test('4. leftovers of a child that exited on its own are ended before sdwrap exits', async () => {
+test('leftovers of a child that exited on its own are ended before sdwrap exits', async () => {
   const marker = testMarker();
   const run = runSdwrap(
     ['--stop-timeout', '300ms', '--', 'sh', '-c', 'trap "" TERM; (trap "" TERM; exec sleep 100) & sleep 100 & exit 4'],
@@ -207,7 +207,7 @@ test('TCP probe: a listening port is healthy', async () => {
   }
 });
 
-test('4. where /proc is missing, the tree is still ended: the group, then tree-kill walking the descendants', async () => {
+test('where /proc is missing, the tree is still ended: the group, then tree-kill walking the descendants', async () => {
   // The preload makes sdwrap's /proc check fail, as on a system without /proc; `ps` (which tree-kill runs) still
   // works. The detached grandchild left the app's session and group: only a walk of the descendants finds it.
   const marker = testMarker();

@@ -92,6 +92,7 @@ test('description: the whole URL without userinfo or fragment; URLs that are not
   assert.equal(wsProbe({ url: 'wss://example.com/ws' }).description, 'WS wss://example.com/ws');
   assert.throws(() => wsProbe({ url: 'ftp://user:secret@127.0.0.1/ws' }), {
     message: 'a WebSocket probe needs a ws:// or wss:// URL, not ftp://127.0.0.1/ws',
+    code: 'SDWRAP_INTERNAL',
   });
   assert.throws(() => wsProbe({ url: '127.0.0.1:8080/ws' }), TypeError);
 });

@@ -1,6 +1,6 @@
 /**
  * Self-test of the test helpers and fixtures (real processes, real sockets).
- * Run: node --import tsx --test test/unit/helpers.test.ts
+ * Run: node --import tsx --test test/process/helpers.test.ts
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
