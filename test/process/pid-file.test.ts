@@ -14,6 +14,7 @@ import { waitFor } from '../helpers/wait.js';
 
 const SERVER = join(REPO_ROOT, 'test/fixtures/server.mjs');
 const DAEMONIZE = join(REPO_ROOT, 'test/fixtures/daemonize.mjs');
+const REEXEC = join(REPO_ROOT, 'test/fixtures/reexec-daemon.mjs');
 const dir = mkdtempSync(join(tmpdir(), 'sdwrap-pidfile-'));
 after(async () => {
   await stopAll();
@@ -211,4 +212,53 @@ test('--no-systemd: a vanished daemon is restarted and adopted anew', async () =
   assert.deepEqual(await run.waitForExit(15_000), { code: 0, signal: null }, run.dump());
   assert.equal(isAlive(Number(second.adoptedPid)), false);
   await assertNoLeftovers(marker);
+});
+
+test('a reload of a daemon that re-execs: the pid file is read again and the new process followed; the stop reaches it', async () => {
+  const listener = await NotifyListener.start();
+  const marker = testMarker();
+  const port = await freePort();
+  const pidFile = pidPath();
+  try {
+    const run = runSdwrap(
+      [
+        '--pid-file',
+        pidFile,
+        '--http',
+        `http://127.0.0.1:${port}/`,
+        '--interval',
+        '200ms',
+        // The copy takes a moment to listen: a reload may see a refused connection or two.
+        '--failure-threshold',
+        '10',
+        '--start-period',
+        '10s',
+        '--',
+        process.execPath,
+        DAEMONIZE,
+        '--',
+        process.execPath,
+        REEXEC,
+        '--port',
+        String(port),
+        '--pid-file',
+        pidFile,
+      ],
+      { notifySocket: listener.address, marker },
+    );
+    const first = await run.waitForLog((l) => l.msg === 'adopted the daemon named by the pid file', 15_000);
+    await listener.waitFor((m) => m.fields.READY === '1', 15_000, 'READY=1');
+    run.kill('SIGHUP');
+    const next = await run.waitForLog((l) => l.msg === 'the pid file names another process: following it', 15_000);
+    assert.equal(next.previousPid, first.adoptedPid);
+    assert.notEqual(next.adoptedPid, first.adoptedPid);
+    assert.ok(!run.logs.some((l) => l.msg === 'the adopted daemon vanished'), run.dump());
+    await waitFor(() => listener.all('READY').length >= 2, { timeout: 15_000, message: () => listener.dump() });
+    run.kill('SIGTERM');
+    assert.deepEqual(await run.waitForExit(15_000), { code: 0, signal: null }, run.dump());
+    assert.equal(isAlive(Number(next.adoptedPid)), false, 'the stop reached the new process');
+    await assertNoLeftovers(marker);
+  } finally {
+    await listener.close();
+  }
 });
