@@ -145,6 +145,8 @@ export type Event =
   | { type: 'app-ready' }
   /** The app said WATCHDOG=1. */
   | { type: 'app-ping' }
+  /** The app said RELOADING=1 (forwarded as it came): READY=1 again once it says READY=1 and the probes pass anew. */
+  | { type: 'app-reloading' }
   /** The app said WATCHDOG=trigger. */
   | { type: 'app-trigger' }
   // --pid-file (issue 12).
@@ -399,6 +401,10 @@ class Step {
       case 'app-ping':
         if (isLive(m.state)) this.set({ app: { ...m.app, lastPingAt: this.now } });
         return;
+      case 'app-reloading':
+        if (m.state !== 'running' && m.state !== 'reloading') return;
+        this.set({ state: 'reloading', reloadMark: this.now, statusKey: 'reloading', app: { ready: false, lastPingAt: undefined } });
+        return this.log('info', 'the app is reloading (RELOADING=1 forwarded)');
       case 'app-trigger':
         if (!isLive(m.state)) return;
         // The app asks for systemd's watchdog action: honoured as such where a notifier can send it.
@@ -587,9 +593,12 @@ class Step {
   onHealthy(event: Extract<Event, { type: 'healthy' }>): void {
     const { m } = this;
     if (m.state !== 'starting' && m.state !== 'reloading') return;
-    if (m.state === 'starting' && m.gates.length > 0) {
-      // The probes alone do not make this app ready (issue 12); said once, not at every passing probe.
-      if (!m.pendingReady) this.log('info', `probes passed; READY=1 waits for ${m.gates.map((g) => GATE_TEXT[g]).join(' and ')}`);
+    // The probes alone do not make this app ready (issue 12); said once, not at every passing probe. After
+    // the app's own RELOADING=1, its READY=1 is awaited again.
+    const waiting: Gate[] =
+      m.state === 'starting' ? [...m.gates] : m.facts.gates.includes('app-ready') && !m.app.ready ? ['app-ready'] : [];
+    if (waiting.length > 0) {
+      if (!m.pendingReady) this.log('info', `probes passed; READY=1 waits for ${waiting.map((g) => GATE_TEXT[g]).join(' and ')}`);
       return this.set({ pendingReady: event });
     }
     this.set({
@@ -610,7 +619,7 @@ class Step {
     const gates = this.m.gates.filter((g) => g !== gate);
     this.set({ gates });
     const pending = this.m.pendingReady;
-    if (this.m.state === 'starting' && gates.length === 0 && pending) this.onHealthy(pending);
+    if ((this.m.state === 'starting' || this.m.state === 'reloading') && gates.length === 0 && pending) this.onHealthy(pending);
   }
 
   onAdopted(event: Extract<Event, { type: 'adopted' }>): void {

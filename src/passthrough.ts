@@ -11,6 +11,8 @@ export interface PassthroughEvents {
   ready(): void;
   /** The app said WATCHDOG=1. */
   ping(): void;
+  /** The app said RELOADING=1. */
+  reloading(): void;
   /** The app sent WATCHDOG=trigger. */
   trigger(): void;
 }
@@ -73,6 +75,7 @@ export class NotifyPassthrough {
     for (const line of outcome.logs) this.log[line.level](line.fields ?? {}, line.msg);
     if (outcome.forward.length > 0) this.upstream.send(outcome.forward);
     if (outcome.statusChanged && this.#own !== '') this.upstream.send([this.#status(this.#own)]);
+    if (outcome.forward.includes('RELOADING=1')) this.events.reloading();
     if (outcome.becameReady) this.events.ready();
     else if (outcome.state.lastPingAt !== before) this.events.ping();
     if (outcome.trigger) this.events.trigger();

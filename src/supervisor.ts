@@ -228,6 +228,7 @@ class Run {
       this.#passthrough = new NotifyPassthrough(deps.env, deps.notifier, deps.log, watchdogMs, {
         ready: () => this.#dispatch({ type: 'app-ready' }),
         ping: () => this.#dispatch({ type: 'app-ping' }),
+        reloading: () => this.#dispatch({ type: 'app-reloading' }),
         trigger: () => this.#dispatch({ type: 'app-trigger' }),
       });
       this.#notifier = this.#passthrough.notifier;

@@ -212,3 +212,20 @@ test('the start period ends with the gates closed: unhealthy, naming what READY=
   assert.equal(t.machine.state, 'stopping');
   assert.match(t.effects[1]!, /not ready by the end of the start period \(5s\): the app's READY=1 \(not yet\)/);
 });
+
+test("--notify-passthrough: the app's own RELOADING=1: READY=1 again only once it says READY=1 and the probes pass anew", () => {
+  const running = at('running', PASSTHROUGH, { app: { ready: true, lastPingAt: 100 }, gates: [] });
+  const reloading = story(running, [{ type: 'app-reloading' }, 1000]);
+  assert.equal(reloading.machine.state, 'reloading');
+  assert.deepEqual(reloading.effects, ['info the app is reloading (RELOADING=1 forwarded)']);
+  const probesAgain = story(reloading.machine, [passes(1100), 1100]);
+  assert.equal(probesAgain.machine.state, 'reloading', "the probes alone: the app's READY=1 is awaited");
+  assert.deepEqual(probesAgain.effects, ["info probes passed; READY=1 waits for the app's READY=1"]);
+  const done = story(probesAgain.machine, [{ type: 'app-ready' }, 1200]);
+  assert.equal(done.machine.state, 'running');
+  assert.deepEqual(done.effects, [
+    'info the app said READY=1',
+    READY.replace('GET / passed in 2ms', 'reloaded, GET / passed in 2ms'),
+    'info reloaded',
+  ]);
+});
