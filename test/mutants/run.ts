@@ -70,8 +70,8 @@ const MUTANTS: Mutant[] = [
   {
     name: "--notify-passthrough: READY=1 without the app's READY=1",
     file: 'src/lifecycle.ts',
-    from: "if (m.state === 'starting' && m.gates.length > 0) {",
-    to: "if (m.state === 'starting' && m.gates.length > 99) {",
+    from: 'if (waiting.length > 0) {',
+    to: 'if (waiting.length > 99) {',
     guards: [
       { file: 'test/unit/lifecycle-legacy.test.ts' },
       { file: 'test/process/notify-passthrough.test.ts', pattern: "READY=1 needs the app's READY" },
