@@ -134,6 +134,35 @@ test('the app ticks on while HTTP hangs: the probe fails it all the same', async
   }
 });
 
+test("the app's own reload: its RELOADING=1 is forwarded, and READY=1 goes up again only after its READY=1", async () => {
+  const listener = await NotifyListener.start();
+  const marker = testMarker();
+  const port = await freePort();
+  try {
+    const run = runSdwrap(
+      ['--notify-passthrough', ...probeArgs(port), '--start-period', '10s', '--', process.execPath, APP, '--port', String(port)],
+      { notifySocket: listener.address, marker },
+    );
+    const [, pid] = await run.waitForStdout(/^notify-app ready pid=(\d+)/m, 10_000);
+    await listener.waitFor((m) => m.fields.READY === '1', 10_000, 'READY=1');
+    process.kill(Number(pid), 'SIGHUP');
+    const reloading = await listener.waitFor((m) => m.fields.RELOADING === '1', 10_000, 'RELOADING=1');
+    assert.match(reloading.fields.MONOTONIC_USEC ?? '', /^\d+$/, 'MONOTONIC_USEC= in the same datagram');
+    assert.equal(reloading.pid, run.pid, 'forwarded by sdwrap (the main pid), not sent by the app');
+    await run.waitForStdout(/^notify-app reloaded/m, 10_000);
+    const again = await listener.waitFor((m) => m.fields.READY === '1' && m.receivedAt > reloading.receivedAt, 10_000, 'READY=1 again');
+    assert.ok(
+      again.receivedAt - reloading.receivedAt >= 700,
+      `READY=1 came ${again.receivedAt - reloading.receivedAt} ms after RELOADING=1`,
+    );
+    run.kill('SIGTERM');
+    assert.deepEqual(await run.waitForExit(10_000), { code: 0, signal: null }, run.dump());
+    await assertNoLeftovers(marker);
+  } finally {
+    await listener.close();
+  }
+});
+
 test('without node-unix-socket the flag is refused: one line saying what to install, exit 2', async () => {
   const run = runSdwrap(['--notify-passthrough', '--', 'true'], {
     env: { NODE_OPTIONS: `--require ${PRELOAD_NO_ADDON}`, SDWRAP_TEST_HIDE_MODULE: 'node-unix-socket' },
