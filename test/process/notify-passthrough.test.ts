@@ -76,6 +76,45 @@ test("READY=1 needs the app's READY and the probe; its STATUS is shown beside sd
   }
 });
 
+test("with the systemd-notify notifier too: READY=1 after the app's, its STATUS beside sdwrap's, RELOADING=1 forwarded", async () => {
+  const listener = await NotifyListener.start();
+  const marker = testMarker();
+  const port = await freePort();
+  try {
+    const run = runSdwrap(
+      [
+        '--notify-passthrough',
+        '--notifier',
+        'systemd-notify',
+        ...probeArgs(port),
+        '--start-period',
+        '10s',
+        '--',
+        process.execPath,
+        APP,
+        '--port',
+        String(port),
+        '--ready-after',
+        '1000',
+      ],
+      { notifySocket: listener.address, marker },
+    );
+    const [, pid] = await run.waitForStdout(/^notify-app ready pid=(\d+)/m, 10_000);
+    const saidReady =
+      run.logs.find((l) => l.msg === 'the app said READY=1') ?? (await run.waitForLog((l) => l.msg === 'the app said READY=1'));
+    const ready = await listener.waitFor((m) => m.fields.READY === '1', 10_000, 'READY=1');
+    assert.ok(ready.receivedAt >= Number(saidReady.time) - 5, 'READY=1 upstream only after the app said it');
+    await listener.waitFor((m) => /; app: tick \d+$/.test(m.fields.STATUS ?? ''), 10_000, 'combined STATUS');
+    process.kill(Number(pid), 'SIGHUP');
+    await listener.waitFor((m) => m.fields.RELOADING === '1' && /^\d+$/.test(m.fields.MONOTONIC_USEC ?? ''), 10_000, 'RELOADING=1');
+    run.kill('SIGTERM');
+    assert.deepEqual(await run.waitForExit(10_000), { code: 0, signal: null }, run.dump());
+    await assertNoLeftovers(marker);
+  } finally {
+    await listener.close();
+  }
+});
+
 test("the app's tick stops while HTTP still answers: a liveness failure with the reason, exit 69", async () => {
   const listener = await NotifyListener.start();
   const marker = testMarker();
