@@ -16,7 +16,7 @@ import {
 /** How often /proc/<pid> is polled for the adopted process's end: the detection latency (bench: adopted-exit). */
 export const ADOPTED_POLL_MS = 100;
 
-export interface AdoptionEvents {
+interface AdoptionEvents {
   /** The pid file named a process to follow (first time, or another one after a re-read). */
   adopted(identity: ProcessIdentity, previous: ProcessIdentity | undefined): void;
   /** No usable pid by the deadline, or one that can never be right: an unhealthy start. */

@@ -18,7 +18,7 @@ interface DgramSocketLike {
 type DgramModule = { DgramSocket: new () => DgramSocketLike };
 
 /** The flag given without the addon. */
-export class NotifyAddonMissingError extends SdwrapError {
+class NotifyAddonMissingError extends SdwrapError {
   constructor(detail: string) {
     super(
       `--notify-passthrough needs the optional package node-unix-socket, which is not installed (${detail}): install it beside sdwrap (npm install node-unix-socket), or drop the flag`,

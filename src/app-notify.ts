@@ -4,7 +4,7 @@
 // what would make systemd track or hold something other than sdwrap (MAINPID=, the fd store) is dropped.
 
 /** systemd reads at most this much of a datagram; anything longer was truncated for systemd too. */
-export const MAX_DATAGRAM = 4096;
+const MAX_DATAGRAM = 4096;
 
 export interface AppNotifyState {
   /** The app said READY=1 (since its last RELOADING=1). */
@@ -19,10 +19,10 @@ export interface AppNotifyState {
 
 export const initialAppNotify: AppNotifyState = { ready: false, lastPingAt: undefined, status: undefined, droppedSaid: [] };
 
-export type AppNotifyLog = { level: 'debug' | 'info' | 'warn'; msg: string; fields?: Record<string, unknown> };
+type AppNotifyLog = { level: 'debug' | 'info' | 'warn'; msg: string; fields?: Record<string, unknown> };
 
 /** What one datagram from the app leads to. */
-export interface AppMessageOutcome {
+interface AppMessageOutcome {
   state: AppNotifyState;
   /** Assignments to send upstream, in one datagram (empty: nothing). */
   forward: string[];

@@ -99,7 +99,7 @@ export interface TreeMember {
 }
 
 /** signalTree, returning the processes it found (read before they are signalled), pid and command each. */
-export function signalTreeMembers(root: number, ...signals: NodeJS.Signals[]): TreeMember[] {
+function signalTreeMembers(root: number, ...signals: NodeJS.Signals[]): TreeMember[] {
   if (!HAS_PROC) {
     for (const signal of signals) {
       signalQuietly(-root, signal);

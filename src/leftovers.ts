@@ -9,7 +9,7 @@ export const QUICK_EXIT_MS = 10_000;
 /** The most processes named in one line; the count is always whole. */
 const MAX_NAMED = 10;
 
-export interface LeftoverLine {
+interface LeftoverLine {
   level: 'info' | 'warn';
   msg: string;
   fields: Record<string, unknown>;

@@ -6,7 +6,7 @@ import { openAppNotifySocket, type AppNotifySocket } from './app-notify-socket.j
 import type { Logger } from './logger.js';
 import { formatLines, type Notifier } from './notify.js';
 
-export interface PassthroughEvents {
+interface PassthroughEvents {
   /** The app said READY=1 (again, after its own reload). */
   ready(): void;
   /** The app said WATCHDOG=1. */

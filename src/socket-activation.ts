@@ -7,13 +7,10 @@ import { fstatSync, readlinkSync } from 'node:fs';
 import { SdwrapError, EXIT } from './errors.js';
 
 /** The first passed fd (SD_LISTEN_FDS_START). */
-export const LISTEN_FDS_START = 3;
-
-/** The variables of the protocol: passed on when the fds are sdwrap's, scrubbed otherwise. */
-export const LISTEN_VARS = ['LISTEN_PID', 'LISTEN_FDS', 'LISTEN_FDNAMES'] as const;
+const LISTEN_FDS_START = 3;
 
 /** LISTEN_FDS says there are fds, but they are not open in sdwrap: a wrapper in between closed them. */
-export class ListenFdsError extends SdwrapError {
+class ListenFdsError extends SdwrapError {
   constructor(message: string) {
     super(message, 'SDWRAP_LISTEN_FDS_MISSING', EXIT.USAGE);
     this.name = 'ListenFdsError';
