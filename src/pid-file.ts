@@ -20,8 +20,7 @@ export interface ProcessIdentity {
 }
 
 /** What a pid file held when last read: a usable pid, or why not. */
-type PidFileReading =
-  { ok: true; identity: ProcessIdentity } | { ok: false; code: SdwrapErrorCode; problem: string; permanent: boolean };
+type PidFileReading = { ok: true; identity: ProcessIdentity } | { ok: false; code: SdwrapErrorCode; problem: string; permanent: boolean };
 
 /** How the pid file looked before the command ran: a file left over from an earlier run is not the new daemon's. */
 export interface PidFileSnapshot {
