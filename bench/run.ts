@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { type Row } from './lib/row.js';
 import { cleanup, MARKER, SDWRAP_BIN } from './lib/spawn.js';
 import { fmt } from './lib/stats.js';
+import { adoptedExitRow } from './rows/adopted-exit.js';
 import { detectionRows } from './rows/detection.js';
 import { logLatencyRow } from './rows/log-latency.js';
 import { logRelayRow } from './rows/log-relay.js';
@@ -105,6 +106,7 @@ async function main(): Promise<number> {
     ['detection', () => detectionRows(opts)],
     ['watchdog-fit', () => watchdogFitRows(opts)],
     ['signal-relay', () => signalRelayRow(opts)],
+    ['adopted-exit', () => adoptedExitRow(opts)],
     ['log-relay', () => logRelayRow(opts)],
     ['log-latency', () => logLatencyRow(opts)],
     ['leak', () => leakRows(opts)],

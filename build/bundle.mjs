@@ -37,7 +37,7 @@ await build({
   platform: 'node',
   target: 'node20',
   format: 'cjs',
-  external: ['undici', 'execa', 'zod', 'jsonc-parser', 'pino-pretty', 'prom-client', 'sd-notify'],
+  external: ['undici', 'execa', 'zod', 'jsonc-parser', 'pino-pretty', 'prom-client', 'sd-notify', 'node-unix-socket'],
   inject: ['build/import-meta-url.cjs'],
   define: { 'import.meta.url': 'importMetaUrl' },
   // The first line names this build: a code cache is used only with the bundle it was made from.

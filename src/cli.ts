@@ -1,6 +1,7 @@
 // argv and environment in, an exit out: the only place sdwrap exits. The first argument may name a
 // subcommand (probe, unit, reload), each in a module of its own, loaded only when asked for.
 import { CommanderError } from 'commander';
+import { loadDgramAddon } from './app-notify-socket.js';
 import { createRequire } from 'node:module';
 import { buildConfig, type Config } from './config.js';
 import { controlSocketPath } from './control-protocol.js';
@@ -60,6 +61,8 @@ async function main(argv: readonly string[]): Promise<ExitPlan> {
     }
     throw error;
   }
+  // Without its addon --notify-passthrough cannot work: refuse it now, in one line, before anything starts.
+  if (config.notifyPassthrough) loadDgramAddon();
   const env = process.env;
   const watchdogMs = config.noSystemd ? undefined : watchdogPeriodMs(env, process.pid);
   setV8Flags(

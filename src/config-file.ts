@@ -73,6 +73,8 @@ async function schema() {
       restartReset: span.optional(),
       controlSocket: z.string().optional(),
       metrics: z.union([z.string(), z.number().int()], { error: 'expected a port (a number) or "host:port"' }).optional(),
+      pidFile: z.string().optional(),
+      notifyPassthrough: z.boolean().optional(),
     })
     .strict();
 }
@@ -245,6 +247,8 @@ export async function loadConfigFile(path: string): Promise<FileOptions> {
     restartReset: asText(f.restartReset),
     controlSocket: f.controlSocket,
     metrics: asText(f.metrics),
+    pidFile: f.pidFile,
+    notifyPassthrough: f.notifyPassthrough,
   };
   const present = dropUndefined(options);
   // Top-level values are checked later, with the flags' validators: name them by where they stand in the file.

@@ -83,6 +83,12 @@ export interface Config {
   readonly controlSocket: string | undefined;
   /** --metrics: where to serve Prometheus metrics; none without the flag. */
   readonly metrics: ListenAddress | undefined;
+  /** --pid-file: the command may fork and exit 0; the process the file names is then the app. */
+  readonly pidFile: string | undefined;
+  /** How long the pid file is awaited: the start period, or --timeout when there is none. */
+  readonly pidFileWaitMs: number;
+  /** --notify-passthrough: the app gets a NOTIFY_SOCKET of its own; its READY and WATCHDOG are ANDed with the probes. */
+  readonly notifyPassthrough: boolean;
 }
 
 /** A TCP address to listen on; `flag` names it in messages (bind errors come later, at start). */
@@ -183,6 +189,8 @@ export interface RawOptions {
   restartReset?: string;
   controlSocket?: string;
   metrics?: string;
+  pidFile?: string;
+  notifyPassthrough?: boolean;
   config?: string;
   /** Options that came from the config file: how messages name them ("--config app.json:3:5: interval"). */
   fileNames?: Partial<Record<keyof RawOptions, string>>;
@@ -251,7 +259,23 @@ export function buildConfig(
     restart: normalizeRestart(raw),
     controlSocket: raw.controlSocket,
     metrics: raw.metrics === undefined ? undefined : validateListenAddress(label(raw, 'metrics', '--metrics'), raw.metrics),
+    pidFile: normalizePidFile(raw),
+    pidFileWaitMs:
+      validateSpan(label(raw, 'startPeriod', '--start-period'), raw.startPeriod ?? DEFAULTS.startPeriod, { min: 0 }) ||
+      validateSpan(label(raw, 'timeout', '--timeout'), raw.timeout ?? DEFAULTS.timeout, { min: 1 }),
+    notifyPassthrough: raw.notifyPassthrough === true,
   });
+}
+
+/** --pid-file: a path; relative paths are taken from the working directory, as the app's own would be. */
+function normalizePidFile(raw: RawOptions): string | undefined {
+  if (raw.pidFile === undefined) return undefined;
+  if (raw.pidFile.trim() === '' || raw.pidFile.endsWith('/')) {
+    throw new UsageError(
+      `${label(raw, 'pidFile', '--pid-file')} expects the path of the file the daemon writes its pid to, got '${raw.pidFile}'`,
+    );
+  }
+  return raw.pidFile;
 }
 
 /** Probes from the single-kind flags (role both), from --probe, and from a config file, in that order. */

@@ -6,6 +6,9 @@ export const EXIT = {
   USAGE: 2,
   /** Liveness failed: sdwrap killed the child's tree (sysexits EX_UNAVAILABLE). */
   UNHEALTHY: 69,
+  /** --pid-file: the adopted app vanished without a stop asked for. Its status cannot be read (sdwrap is not
+   * its parent), so sdwrap reports a failure Restart=on-failure restarts (sysexits EX_TEMPFAIL). */
+  APP_VANISHED: 75,
   /** sdwrap itself failed (a bug): sysexits EX_SOFTWARE. */
   INTERNAL: 70,
   /** The command exists but cannot be executed. */
@@ -15,7 +18,22 @@ export const EXIT = {
 } as const;
 
 export type SdwrapErrorCode =
-  'SDWRAP_USAGE' | 'SDWRAP_SPAWN_NOT_FOUND' | 'SDWRAP_SPAWN_NOT_EXECUTABLE' | 'SDWRAP_SPAWN_FAILED' | 'SDWRAP_INTERNAL';
+  | 'SDWRAP_USAGE'
+  | 'SDWRAP_SPAWN_NOT_FOUND'
+  | 'SDWRAP_SPAWN_NOT_EXECUTABLE'
+  | 'SDWRAP_SPAWN_FAILED'
+  | 'SDWRAP_INTERNAL'
+  /** Socket activation: LISTEN_PID is sdwrap's, but LISTEN_FDS is not a count or its fds are not open. */
+  | 'SDWRAP_LISTEN_FDS_MISSING'
+  /** --pid-file: no usable pid in the file by the deadline (never written, empty, garbage, a dead pid). */
+  | 'SDWRAP_PIDFILE_TIMEOUT'
+  | 'SDWRAP_PIDFILE_EMPTY'
+  | 'SDWRAP_PIDFILE_GARBAGE'
+  | 'SDWRAP_PIDFILE_DEAD'
+  /** --pid-file names sdwrap itself or PID 1: adopting it would kill the wrong thing. */
+  | 'SDWRAP_PIDFILE_FORBIDDEN'
+  /** --notify-passthrough without the node-unix-socket addon. */
+  | 'SDWRAP_NOTIFY_ADDON_MISSING';
 
 /** Base class: `code` is stable and what callers and tests check; `exitCode` is what cli.ts exits with. */
 export class SdwrapError extends Error {

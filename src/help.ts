@@ -130,6 +130,21 @@ export const OPTION_GROUPS: readonly OptionGroup[] = [
     ],
   },
   {
+    title: 'Legacy apps',
+    options: [
+      {
+        flags: '--pid-file <path>',
+        description:
+          'the command may fork and exit 0: sdwrap then follows the process this file names (waiting up to --start-period, or --timeout) as the app; exits 75 when it vanishes',
+      },
+      {
+        flags: '--notify-passthrough',
+        description:
+          "give the app a NOTIFY_SOCKET of its own: READY=1 needs the app's READY and the probes, WATCHDOG=1 its fresh ping and the probes (needs the node-unix-socket package)",
+      },
+    ],
+  },
+  {
     title: 'Local mode',
     options: [
       { flags: '--no-systemd', description: 'notify nothing; restart the app here, with backoff' },
@@ -198,6 +213,7 @@ export const EXIT_CODES: ReadonlyArray<{ code: string; meaning: string }> = [
   { code: String(EXIT.USAGE), meaning: 'a usage error: a bad flag, value or config file' },
   { code: String(EXIT.UNHEALTHY), meaning: 'the app was unhealthy and sdwrap killed it' },
   { code: String(EXIT.INTERNAL), meaning: 'an internal error of sdwrap' },
+  { code: String(EXIT.APP_VANISHED), meaning: '--pid-file: the daemon vanished without a stop asked for (its status cannot be read)' },
   { code: String(EXIT.NOT_EXECUTABLE), meaning: 'the command cannot be executed' },
   { code: String(EXIT.NOT_FOUND), meaning: 'the command was not found' },
 ];
@@ -207,6 +223,11 @@ export const ENVIRONMENT: ReadonlyArray<{ name: string; meaning: string }> = [
   {
     name: 'WATCHDOG_USEC, WATCHDOG_PID',
     meaning: "WatchdogSec=: sdwrap pings while the app is healthy; removed from the app's environment",
+  },
+  {
+    name: 'LISTEN_PID, LISTEN_FDS, LISTEN_FDNAMES',
+    meaning:
+      "socket activation: when LISTEN_PID is sdwrap's, the fds go on to the app at the same numbers with LISTEN_PID set to the app's pid",
   },
   { name: 'JOURNAL_STREAM', meaning: 'stderr is the journal: log lines carry syslog priorities (<4> for warnings)' },
   { name: 'RUNTIME_DIRECTORY', meaning: `RuntimeDirectory=: sdwrap serves \`sdwrap reload\` on $RUNTIME_DIRECTORY/${CONTROL_SOCKET_NAME}` },

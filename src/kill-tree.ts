@@ -88,25 +88,57 @@ function signalQuietly(pid: number, signal: NodeJS.Signals): void {
 /** Sends each of `signals`, in order, to every process of the tree (one /proc scan for all); returns how
  * many processes it found besides those the group signal reached. */
 export function signalTree(root: number, ...signals: NodeJS.Signals[]): number {
+  return signalTreeMembers(root, ...signals).length;
+}
+
+/** A process sdwrap signalled, for the line that says what it ended. */
+export interface TreeMember {
+  readonly pid: number;
+  /** Its command line, arguments joined by spaces (its name in brackets when it has none, as ps shows). */
+  readonly command: string;
+}
+
+/** signalTree, returning the processes it found (read before they are signalled), pid and command each. */
+function signalTreeMembers(root: number, ...signals: NodeJS.Signals[]): TreeMember[] {
   if (!HAS_PROC) {
     for (const signal of signals) {
       signalQuietly(-root, signal);
       treeKill(root, signal, () => {});
     }
-    return 0;
+    return [];
   }
   const members = treeMembers(root);
+  const described = members.map((pid) => ({ pid, command: commandOf(pid) }));
   for (const signal of signals) {
     signalQuietly(-root, signal);
     for (const pid of members) signalQuietly(pid, signal);
   }
-  return members.length;
+  return described;
+}
+
+/** The longest command shown per process: a log line names it, it does not archive it. */
+const MAX_COMMAND = 200;
+
+/** /proc/<pid>/cmdline with its NULs as spaces; `[comm]` for a process without one (a kernel thread, a zombie). */
+export function commandOf(pid: number): string {
+  try {
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0+$/, '').replaceAll('\0', ' ');
+    if (cmdline !== '') return cmdline.length > MAX_COMMAND ? `${cmdline.slice(0, MAX_COMMAND)}…` : cmdline;
+    return `[${readFileSync(`/proc/${pid}/comm`, 'utf8').trim()}]`;
+  } catch {
+    return '?';
+  }
 }
 
 /** SIGTERM, then SIGCONT as systemd does, so a stopped (SIGSTOPped, hung) process can act on the TERM at once;
  * returns how many processes were found (0: the tree is already gone). */
 export function terminateTree(root: number): number {
   return signalTree(root, 'SIGTERM', 'SIGCONT');
+}
+
+/** terminateTree, returning the processes it found: what was left of a tree whose head already exited. */
+export function terminateLeftovers(root: number): TreeMember[] {
+  return signalTreeMembers(root, 'SIGTERM', 'SIGCONT');
 }
 
 /** Resolves once no live process of the tree remains; polls because Linux has no event for it. */

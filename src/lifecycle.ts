@@ -12,8 +12,12 @@
 import type { ProbeRole, UnhealthyAction } from './config.js';
 import type { HealthState, ProbeResult, Verdict } from './health.js';
 import { formatSpan } from './duration.js';
+import { appPing } from './app-notify.js';
 import { STATUS, startNote, statusText, type Status } from './status.js';
 import { vouchFor } from './vouch.js';
+
+/** The adopted daemon vanished: its status cannot be read (EXIT.APP_VANISHED, errors.ts). */
+const EXIT_APP_VANISHED = 75;
 
 export type State =
   /** Child spawned, READY=1 not yet sent. */
@@ -71,7 +75,20 @@ export interface RunFacts {
   /** While the start period runs, EXTEND_TIMEOUT_USEC= asks for this much more than what is left of it (the
    * longest probe timeout, the stop timeout, a second): undefined when not extending (no notifier). */
   readonly extendSlackMs: number | undefined;
+  /** What READY=1 waits for besides the probes: the app's own READY=1, the daemon's pid file (issue 12). */
+  readonly gates: readonly Gate[];
+  /** --pid-file: the command may fork and exit 0; the daemon its pid file names is the app. */
+  readonly pidFile: boolean;
+  /** A notifier reaches systemd: the app's own WATCHDOG=trigger can go out as one. */
+  readonly notifying: boolean;
 }
+
+/** What READY=1 waits for besides the probes: the app's READY=1 (--notify-passthrough), the pid file (--pid-file). */
+export type Gate = 'app-ready' | 'adoption';
+const GATE_TEXT: Record<Gate, string> = { 'app-ready': "the app's READY=1", adoption: 'the pid file' };
+
+/** Which process is the app: the command, or with --pid-file the daemon its pid file names (awaited, then adopted). */
+export type Follow = 'child' | 'pid-file' | 'adopted';
 
 /** One probe as the policy sees it: what it is, and its health as its loop last reported. */
 export interface ProbeView {
@@ -122,7 +139,23 @@ export type Event =
   /** The start period is over: an app not ready by now is unhealthy. */
   | { type: 'start-period-over' }
   /** Time to extend systemd's start timeout again. */
-  | { type: 'extend-tick' };
+  | { type: 'extend-tick' }
+  // --notify-passthrough (issue 12): what the app said on its own notify socket.
+  /** The app said READY=1. */
+  | { type: 'app-ready' }
+  /** The app said WATCHDOG=1. */
+  | { type: 'app-ping' }
+  /** The app said RELOADING=1 (forwarded as it came): READY=1 again once it says READY=1 and the probes pass anew. */
+  | { type: 'app-reloading' }
+  /** The app said WATCHDOG=trigger. */
+  | { type: 'app-trigger' }
+  // --pid-file (issue 12).
+  /** The pid file names a process to follow (first, or another after a re-read); `self`: the command's own pid. */
+  | { type: 'adopted'; pid: number; previous: number | undefined; self: boolean }
+  /** The adopted daemon is gone (sdwrap is not its parent: no status). */
+  | { type: 'adopted-exit'; pid: number; fields?: LogFields }
+  /** No usable pid in the pid file in time, or one that can never be right. */
+  | { type: 'pid-file-failed'; reason: string };
 
 /** Why sdwrap is ending, recorded once: the first reason wins. */
 export type StopCause = { kind: 'signal'; signal: StopSignal } | { kind: 'unhealthy'; reason: string };
@@ -148,7 +181,9 @@ export type Effect =
    * else SIGTERM (+SIGCONT), the deadline, and watch-tree. */
   | { type: 'reap-tree' }
   /** The tree is gone: sdwrap ends by finalCause() and the child's status (read when it does). */
-  | { type: 'exit' };
+  | { type: 'exit' }
+  /** --pid-file: read the pid file again (after a reload: a daemon that re-execs writes a new pid). */
+  | { type: 'reread-pid-file' };
 
 export interface Machine {
   readonly state: State;
@@ -168,6 +203,15 @@ export interface Machine {
   /** When READY=1 first went out, and how long the app stayed healthy from then (set once it stops). */
   readonly healthySince: number | undefined;
   readonly healthyForMs: number;
+  /** Gates READY=1 still waits for (facts.gates at first). */
+  readonly gates: readonly Gate[];
+  /** The probes passed while a gate was closed: READY=1 goes out with this once the gates open. */
+  readonly pendingReady: Extract<Event, { type: 'healthy' }> | undefined;
+  readonly follow: Follow;
+  /** --pid-file: the command's exit while the pid file was awaited; with nothing adopted, nothing is left to stop. */
+  readonly commandExit: ChildStatus | undefined;
+  /** --notify-passthrough: whether the app said READY=1, and when its last WATCHDOG=1 (or READY=1) came. */
+  readonly app: { readonly ready: boolean; readonly lastPingAt: number | undefined };
 }
 
 const noFacts: RunFacts = {
@@ -177,6 +221,9 @@ const noFacts: RunFacts = {
   heartbeatEveryMs: 0,
   watchdogMs: undefined,
   extendSlackMs: undefined,
+  gates: [],
+  pidFile: false,
+  notifying: false,
 };
 
 export const initialMachine: Machine = {
@@ -192,11 +239,16 @@ export const initialMachine: Machine = {
   reloadMark: undefined,
   healthySince: undefined,
   healthyForMs: 0,
+  gates: [],
+  pendingReady: undefined,
+  follow: 'child',
+  commandExit: undefined,
+  app: { ready: false, lastPingAt: undefined },
 };
 
 /** A run's machine at spawn time: its facts, its probes (not yet run), nothing due until 'started'. */
 export function newMachine(facts: RunFacts, probes: readonly ProbeView[], now: number): Machine {
-  return { ...initialMachine, facts, probes, startedAt: now };
+  return { ...initialMachine, facts, probes, startedAt: now, gates: facts.gates, follow: facts.pidFile ? 'pid-file' : 'child' };
 }
 
 /**
@@ -228,7 +280,16 @@ export const EXTEND_EVERY_MS = 5000;
 export function transition(m: Machine, event: Event, now = 0): Transition {
   const step = new Step(m, now);
   step.apply(event);
-  return { machine: step.settled(m), effects: step.effects };
+  const t = { machine: step.settled(m), effects: step.effects };
+  // --pid-file: stopping (asked, or unhealthy) after the command exited and before any daemon was adopted:
+  // there is no app to signal or wait for, so what the command left is reaped at once.
+  if (m.follow === 'pid-file' && m.commandExit && m.state !== 'stopping' && t.machine.state === 'stopping') {
+    const kept = t.effects
+      .filter((e) => e.type === 'log' || e.type === 'heartbeat' || e.type === 'notify' || e.type === 'stop-probing')
+      .map((e) => (e.type === 'notify' ? { ...e, lines: e.lines.filter((l) => l !== 'WATCHDOG=trigger') } : e));
+    return { machine: { ...t.machine, state: 'reaping', child: m.commandExit }, effects: [...kept, { type: 'reap-tree' }] };
+  }
+  return t;
 }
 
 /** The clock-driven events due at `now`, in the order they are to be dispatched. */
@@ -316,7 +377,7 @@ class Step {
         return this.onWatchdogTick();
       case 'heartbeat-tick':
         this.reschedule('heartbeat-tick', m.facts.heartbeatEveryMs);
-        if (vouchFor(m.state, m.probes, this.now).vouch) this.emit({ type: 'heartbeat', ping: 'ok' });
+        if (vouchFor(m.state, m.probes, this.now).vouch && this.appPing().fresh) this.emit({ type: 'heartbeat', ping: 'ok' });
         return;
       case 'start-period-over':
         this.schedule('start-period-over', undefined);
@@ -332,6 +393,33 @@ class Step {
         return this.emit({ type: 'kill-tree' });
       case 'child-exit':
         return this.onChildExit(event);
+      case 'app-ready':
+        if (!isLive(m.state) || m.app.ready) return;
+        this.set({ app: { ready: true, lastPingAt: this.now } });
+        this.log('info', 'the app said READY=1');
+        return this.openGate('app-ready');
+      case 'app-ping':
+        if (isLive(m.state)) this.set({ app: { ...m.app, lastPingAt: this.now } });
+        return;
+      case 'app-reloading':
+        if (m.state !== 'running' && m.state !== 'reloading') return;
+        this.set({ state: 'reloading', reloadMark: this.now, statusKey: 'reloading', app: { ready: false, lastPingAt: undefined } });
+        return this.log('info', 'the app is reloading (RELOADING=1 forwarded)');
+      case 'app-trigger':
+        if (!isLive(m.state)) return;
+        // The app asks for systemd's watchdog action: honoured as such where a notifier can send it.
+        if (m.facts.heartbeat) this.emit({ type: 'heartbeat', ping: 'fail', reason: 'the app sent WATCHDOG=trigger' });
+        return this.onUnhealthy({
+          type: 'unhealthy',
+          reason: 'the app sent WATCHDOG=trigger',
+          action: m.facts.notifying ? 'watchdog' : 'kill',
+        });
+      case 'adopted':
+        return this.onAdopted(event);
+      case 'adopted-exit':
+        return this.onAdoptedExit(event);
+      case 'pid-file-failed':
+        return this.unhealthy(event.reason);
       case 'tree-gone':
         if (m.state !== 'reaping') return;
         this.set({ state: 'done' });
@@ -381,10 +469,19 @@ class Step {
     this.schedule(tick, next > this.now ? next : this.now + periodMs);
   }
 
+  /** --notify-passthrough: whether the app's own watchdog is fresh (always, without the flag or a watchdog). */
+  appPing(): ReturnType<typeof appPing> {
+    if (!this.m.facts.gates.includes('app-ready')) return { fresh: true };
+    return appPing(this.m.app, this.now, this.m.facts.watchdogMs);
+  }
+
   onWatchdogTick(): void {
     const { m } = this;
     if (m.facts.watchdogMs === undefined) return;
     this.reschedule('watchdog-tick', m.facts.watchdogMs / 2);
+    // The app's own watchdog ANDed with the probes: a missing ping is a liveness failure.
+    const app = this.appPing();
+    if (!app.fresh) return this.unhealthy(app.reason, { ageMs: Math.round(app.ageMs) });
     const vouch = vouchFor(m.state, m.probes, this.now);
     if (vouch.vouch) return this.emit({ type: 'ping-watchdog' });
     if (vouch.why === 'stale') this.log('debug', 'not vouching: no fresh success', { probe: m.probes[vouch.probe]?.description });
@@ -404,10 +501,12 @@ class Step {
   onStartPeriodOver(): void {
     const { m } = this;
     if (m.state !== 'starting') return;
-    const why = m.probes
-      .filter((p) => p.health.status !== 'healthy')
-      .map((p) => `${p.description}${p.health.lastError ? ` (last: ${p.health.lastError})` : ' (no probe finished)'}`)
-      .join(', ');
+    const why = [
+      ...m.probes
+        .filter((p) => p.health.status !== 'healthy')
+        .map((p) => `${p.description}${p.health.lastError ? ` (last: ${p.health.lastError})` : ' (no probe finished)'}`),
+      ...m.gates.map((g) => `${GATE_TEXT[g]} (not yet)`),
+    ].join(', ');
     this.unhealthy(
       `not ready by the end of the start period (${formatSpan(m.facts.startPeriodMs)}): ${why}; if the app needs longer to start, raise --start-period`,
     );
@@ -438,7 +537,9 @@ class Step {
         this.log('info', 'probe recovered', { probe: probe.description, latencyMs });
         this.status(STATUS.recovered(probe.description, latencyMs));
       }
-      if (m.facts.heartbeat && vouchFor(m.state, m.probes, this.now).vouch) this.emit({ type: 'heartbeat', ping: 'ok' });
+      if (m.facts.heartbeat && vouchFor(m.state, m.probes, this.now).vouch && this.appPing().fresh) {
+        this.emit({ type: 'heartbeat', ping: 'ok' });
+      }
       if (m.state === 'reloading' && m.reloadMark !== undefined && allPassedSince(m.probes, m.reloadMark)) {
         this.onHealthy({
           type: 'healthy',
@@ -492,9 +593,60 @@ class Step {
   onHealthy(event: Extract<Event, { type: 'healthy' }>): void {
     const { m } = this;
     if (m.state !== 'starting' && m.state !== 'reloading') return;
-    this.set({ state: 'running', statusKey: 'healthy', reloadMark: undefined, healthySince: m.healthySince ?? this.now });
+    // The probes alone do not make this app ready (issue 12); said once, not at every passing probe. After
+    // the app's own RELOADING=1, its READY=1 is awaited again.
+    const waiting: Gate[] =
+      m.state === 'starting' ? [...m.gates] : m.facts.gates.includes('app-ready') && !m.app.ready ? ['app-ready'] : [];
+    if (waiting.length > 0) {
+      if (!m.pendingReady) this.log('info', `probes passed; READY=1 waits for ${waiting.map((g) => GATE_TEXT[g]).join(' and ')}`);
+      return this.set({ pendingReady: event });
+    }
+    this.set({
+      state: 'running',
+      statusKey: 'healthy',
+      reloadMark: undefined,
+      healthySince: m.healthySince ?? this.now,
+      pendingReady: undefined,
+    });
     this.emit({ type: 'notify', lines: ['READY=1', `STATUS=${STATUS.healthy(event.detail).text}`] });
     this.log('info', m.state === 'starting' ? 'ready' : 'reloaded', { detail: event.detail, ...event.fields });
+    // A daemon may re-exec on reload: its pid file is read again once the reload is done.
+    if (m.state === 'reloading' && m.follow === 'adopted') this.emit({ type: 'reread-pid-file' });
+  }
+
+  /** A gate of READY=1 opened: READY=1 now if the probes had passed and no other gate is closed. */
+  openGate(gate: Gate): void {
+    const gates = this.m.gates.filter((g) => g !== gate);
+    this.set({ gates });
+    const pending = this.m.pendingReady;
+    if ((this.m.state === 'starting' || this.m.state === 'reloading') && gates.length === 0 && pending) this.onHealthy(pending);
+  }
+
+  onAdopted(event: Extract<Event, { type: 'adopted' }>): void {
+    if (!isLive(this.m.state)) return;
+    const fields = { adoptedPid: event.pid, ...(event.previous === undefined ? {} : { previousPid: event.previous }) };
+    this.log(
+      'info',
+      event.previous === undefined ? 'adopted the daemon named by the pid file' : 'the pid file names another process: following it',
+      fields,
+    );
+    // The command's own pid: it is the app, and its exit status is read as usual.
+    this.set({ follow: event.self ? 'child' : 'adopted' });
+    this.openGate('adoption');
+  }
+
+  /** The adopted daemon is gone. Its status cannot be read: after a stop or a verdict, the end asked for (0);
+   * else it vanished, a failure (75) that Restart=on-failure restarts. */
+  onAdoptedExit(event: Extract<Event, { type: 'adopted-exit' }>): void {
+    const { m } = this;
+    if (m.follow !== 'adopted' || m.state === 'reaping' || m.state === 'done') return;
+    const stopped = m.cause !== undefined || m.stopRequested !== undefined;
+    const fields = { adoptedPid: event.pid, ...event.fields };
+    this.log(stopped ? 'info' : 'warn', stopped ? 'the adopted daemon exited' : 'the adopted daemon vanished', fields);
+    this.emit({ type: 'stop-probing' });
+    if (!stopped) this.emit({ type: 'notify', lines: [`STATUS=the adopted daemon (pid ${event.pid}) vanished`] });
+    this.emit(m.state === 'stopping' ? { type: 'watch-tree' } : { type: 'reap-tree' });
+    this.set({ state: 'reaping', child: { code: stopped ? 0 : EXIT_APP_VANISHED, signal: null } });
   }
 
   onUnhealthy(event: Extract<Event, { type: 'unhealthy' }>): void {
@@ -551,6 +703,14 @@ class Step {
   onChildExit(event: Extract<Event, { type: 'child-exit' }>): void {
     const { m } = this;
     if (m.state === 'reaping' || m.state === 'done') return;
+    // --pid-file: the command's exit 0 before the pid file is the daemon forking, not the end; once a daemon
+    // is adopted, the command's exit is only news.
+    if (m.follow === 'adopted' || (m.follow === 'pid-file' && event.status.code === 0 && m.state !== 'stopping')) {
+      const fields = { ...describeStatus(event.status), ...event.fields };
+      if (m.follow === 'adopted') return this.log('info', 'the command exited; following the daemon', fields);
+      this.set({ commandExit: event.status });
+      return this.log('info', 'the command exited 0: waiting for the pid file', fields);
+    }
     this.log(m.cause === undefined ? 'warn' : 'info', 'child exited', { ...describeStatus(event.status), ...event.fields });
     this.emit({ type: 'stop-probing' });
     if (m.cause === undefined) this.emit({ type: 'notify', lines: [`STATUS=${STATUS.exited(event.status).text}`] });

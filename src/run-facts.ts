@@ -42,6 +42,12 @@ export function runFacts(config: Config, probes: readonly PlannedProbe[], env: R
       config.startPeriodMs > 0 && env.notifying
         ? Math.max(0, ...probes.map((p) => p.timing.timeoutMs)) + config.stopTimeoutMs + 1000
         : undefined,
+    gates: [
+      ...(config.notifyPassthrough ? (['app-ready'] as const) : []),
+      ...(config.pidFile !== undefined ? (['adoption'] as const) : []),
+    ],
+    pidFile: config.pidFile !== undefined,
+    notifying: env.notifying,
   };
 }
 

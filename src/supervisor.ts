@@ -10,7 +10,7 @@ import { formatSpan } from './duration.js';
 import { planExit, type ExitPlan } from './exit-plan.js';
 import type { HealthState, ProbeResult } from './health.js';
 import type { Heartbeat } from './heartbeat.js';
-import { processControl, type ProcessControl } from './kill-tree.js';
+import { commandOf, processControl, terminateLeftovers, type ProcessControl } from './kill-tree.js';
 import {
   dueEvents,
   finalCause,
@@ -35,6 +35,10 @@ import { planProbes, probeViews, runFacts } from './run-facts.js';
 import { STATUS } from './status.js';
 import { childEnv, watchdogPeriodMs } from './systemd-env.js';
 import { withTimeout } from './timeout.js';
+import { Adoption } from './adoption.js';
+import { leftoverLines, serviceCgroupStrays } from './leftovers.js';
+import { NotifyPassthrough } from './passthrough.js';
+import { inheritedListenFds } from './socket-activation.js';
 
 /** Process-wide inputs and side effects, passed in so tests can stand in for them. */
 export interface SupervisorDeps {
@@ -138,6 +142,10 @@ class Run {
   readonly #clock: Clock;
   readonly #signals: Pick<NodeJS.Process, 'on' | 'off'>;
   readonly #processes: ProcessControl;
+  /** issue 12: --notify-passthrough's socket (its notifier adds the app's STATUS=), --pid-file's adoption. */
+  #passthrough: NotifyPassthrough | undefined;
+  #adoption: Adoption | undefined;
+  #notifier: Notifier;
   readonly #onSignal = (signal: NodeJS.Signals) => this.#dispatch({ type: 'signal', signal: signal as RelayedSignal });
   readonly #onReloadRequest = () => this.#dispatch({ type: 'reload-request' });
 
@@ -149,6 +157,7 @@ class Run {
     this.#signals = deps.signals ?? process;
     this.#processes = deps.processes ?? processControl;
     this.#log = deps.log;
+    this.#notifier = deps.notifier;
     this.#alarm = new Alarm(this.#clock, () => this.#onAlarm());
   }
 
@@ -158,12 +167,22 @@ class Run {
     // Listen before spawning, so a stop signal that arrives early is relayed rather than killing sdwrap.
     for (const signal of RELAYED_SIGNALS) this.#signals.on(signal, this.#onSignal);
     deps.control?.on('reload', this.#onReloadRequest);
-    const env = childEnv(deps.env);
     const probes: Array<{ config: ProbeConfig; probe: Probe }> = [];
+    // Without systemd there is no watchdog to serve, whatever the environment says.
+    const watchdogMs = config.noSystemd ? undefined : watchdogPeriodMs(deps.env, deps.pid);
     try {
+      // issue 12: socket activation's fds go on to the app; the app's own notify socket; the pid file's snapshot.
+      const listenFds = inheritedListenFds(deps.env, deps.pid);
+      const env = childEnv(deps.env, listenFds);
       for (const probe of config.probes) probes.push({ config: probe, probe: await (deps.createProbe ?? defaultCreateProbe)(probe, env) });
       const logWatch = config.watchLog ? await import('./log-watch.js') : undefined;
-      this.#child = await (deps.spawn ?? spawnChild)(config.command, config.args, env, { pipeOutput: logWatch !== undefined });
+      this.#startLegacy(watchdogMs);
+      const pidVars = [...(listenFds > 0 ? ['LISTEN_PID'] : []), ...(config.pidFile ? [] : (this.#passthrough?.pidVars ?? []))];
+      this.#child = await (deps.spawn ?? spawnChild)(config.command, config.args, this.#passthrough?.childEnv(env) ?? env, {
+        pipeOutput: logWatch !== undefined,
+        listenFds,
+        pidVars,
+      });
       if (logWatch && config.watchLog) {
         this.#outputDone = logWatch.watchOutput(
           this.#child,
@@ -176,6 +195,7 @@ class Run {
       }
     } catch (error) {
       await Promise.all(probes.map((p) => p.probe.close()));
+      this.#closeLegacy();
       this.#removeListeners();
       throw error;
     }
@@ -188,8 +208,6 @@ class Run {
     this.#child.exited.then((status) =>
       this.#dispatch({ type: 'child-exit', status, fields: { uptimeMs: Math.round(this.#clock.now() - startedAt) } }),
     );
-    // Without systemd there is no watchdog to serve, whatever the environment says.
-    const watchdogMs = config.noSystemd ? undefined : watchdogPeriodMs(deps.env, deps.pid);
     const planned = planProbes(config, probes, watchdogMs);
     for (const { probe, timing } of planned) {
       const fields = { probe: probe.description, interval: formatSpan(timing.intervalMs), timeout: formatSpan(timing.timeoutMs) };
@@ -210,8 +228,66 @@ class Run {
     this.#machine = newMachine(facts, probeViews(planned, startedAt), startedAt);
     deps.observer?.state?.({ pid, state: 'starting', cause: undefined, child: undefined });
     this.#dispatch({ type: 'started' });
+    this.#adoption?.start(config.pidFileWaitMs);
     for (const event of this.#pending.splice(0)) this.#dispatch(event);
     return done;
+  }
+
+  /** issue 12: --notify-passthrough's socket and --pid-file's adoption, both reporting through #dispatch. */
+  #startLegacy(watchdogMs: number | undefined): void {
+    const { config, deps } = this;
+    if (config.notifyPassthrough) {
+      this.#passthrough = new NotifyPassthrough(deps.env, deps.notifier, deps.log, watchdogMs, {
+        ready: () => this.#dispatch({ type: 'app-ready' }),
+        ping: () => this.#dispatch({ type: 'app-ping' }),
+        reloading: () => this.#dispatch({ type: 'app-reloading' }),
+        trigger: () => this.#dispatch({ type: 'app-trigger' }),
+      });
+      this.#notifier = this.#passthrough.notifier;
+    }
+    if (config.pidFile) {
+      this.#adoption = new Adoption(
+        config.pidFile,
+        deps.pid,
+        {
+          adopted: (identity, previous) =>
+            this.#dispatch({ type: 'adopted', pid: identity.pid, previous: previous?.pid, self: identity.pid === this.#child?.pid }),
+          failed: (reason) => this.#dispatch({ type: 'pid-file-failed', reason }),
+          gone: (identity) => this.#dispatch({ type: 'adopted-exit', pid: identity.pid }),
+        },
+        deps.log,
+      );
+    }
+  }
+
+  #closeLegacy(): void {
+    this.#passthrough?.close();
+    this.#adoption?.close();
+  }
+
+  /** The process signals go to: the adopted daemon once there is one, else the child. */
+  #appPid(): number {
+    const adopted = this.#adoption?.identity;
+    return adopted && this.#machine?.follow === 'adopted' ? adopted.pid : this.#child.pid;
+  }
+
+  /** The roots of the app's tree: the child's session, and the adopted daemon's. */
+  #roots(): number[] {
+    const adopted = this.#adoption?.identity?.pid;
+    return adopted !== undefined && adopted !== this.#child.pid ? [this.#child.pid, adopted] : [this.#child.pid];
+  }
+
+  /** SIGTERM to what is left after the app's exit, saying how many and which (issue 12); how many there were. */
+  #terminateLeftovers(): number {
+    const left = this.#roots().flatMap((root) => terminateLeftovers(root));
+    const status = this.#machine!.child;
+    const uptimeMs = this.#clock.now() - this.#machine!.startedAt;
+    const pidFile = this.config.pidFile !== undefined;
+    // A daemon that left the tree is found, for the hint only, in the unit's cgroup.
+    const strays = left.length === 0 && !pidFile && status?.code === 0 ? serviceCgroupStrays(this.deps.pid, commandOf) : [];
+    const options = { status, uptimeMs, pidFile, strays };
+    for (const line of leftoverLines(left, options)) this.#log[line.level](line.fields, line.msg);
+    return left.length;
   }
 
   #dispatch(event: Event): void {
@@ -245,14 +321,15 @@ class Run {
 
   #perform(effect: Effect): void {
     const { deps } = this;
-    const { pid } = this.#child;
+    const pid = this.#appPid();
+    const roots = this.#roots();
     switch (effect.type) {
       case 'notify':
-        return deps.notifier.send(formatLines(effect.lines));
+        return this.#notifier.send(formatLines(effect.lines));
       case 'notify-reloading':
-        return deps.notifier.send(reloadingLines(STATUS.reloading('').text));
+        return this.#notifier.send(reloadingLines(STATUS.reloading('').text));
       case 'ping-watchdog':
-        return deps.notifier.send(['WATCHDOG=1']);
+        return this.#notifier.send(['WATCHDOG=1']);
       case 'heartbeat':
         if (effect.ping === 'fail') return deps.heartbeat?.fail(effect.reason);
         return effect.ping === 'start' ? deps.heartbeat?.start() : deps.heartbeat?.ok();
@@ -267,10 +344,11 @@ class Run {
         if (effect.signal === 'SIGTERM') this.#processes.signal(pid, 'SIGCONT');
         return;
       case 'terminate-tree':
-        this.#processes.terminateTree(pid);
+        for (const root of roots) this.#processes.terminateTree(root);
         return;
       case 'kill-tree':
-        return this.#processes.killTree(pid);
+        for (const root of roots) this.#processes.killTree(root);
+        return;
       case 'stop-probing': {
         const loops = this.#loops.splice(0);
         if (loops.length > 0) this.#probesStopped = Promise.all(loops.map((loop) => loop.stop())).then(() => undefined);
@@ -283,13 +361,19 @@ class Run {
         this.#stopAt = undefined;
         return;
       case 'watch-tree':
-        void this.#processes.waitTreeGone(pid).then(() => this.#dispatch({ type: 'tree-gone' }));
+        void Promise.all(roots.map((root) => this.#processes.waitTreeGone(root))).then(() => this.#dispatch({ type: 'tree-gone' }));
         return;
-      case 'reap-tree':
-        // One /proc scan: usually nothing is left and sdwrap can go at once.
-        if (this.#processes.terminateTree(pid) === 0) return queueMicrotask(() => this.#dispatch({ type: 'tree-gone' }));
+      case 'reap-tree': {
+        // One /proc scan: usually nothing is left and sdwrap can go at once. The real processes' leftovers are
+        // named in the log; a stand-in ProcessControl (tests) only counts.
+        const left =
+          this.#processes === processControl ? this.#terminateLeftovers() : sum(roots.map((r) => this.#processes.terminateTree(r)));
+        if (left === 0) return queueMicrotask(() => this.#dispatch({ type: 'tree-gone' }));
         this.#perform({ type: 'arm-deadline' });
         return this.#perform({ type: 'watch-tree' });
+      }
+      case 'reread-pid-file':
+        return this.#adoption?.reread();
       case 'exit':
         void this.#exit();
         return;
@@ -302,6 +386,7 @@ class Run {
     // here: a journal that reads nothing must not keep sdwrap from exiting.
     await withTimeout(this.#outputDone, OUTPUT_FLUSH_MS, this.#clock);
     await this.deps.notifier.drain();
+    this.#closeLegacy();
     this.#removeListeners();
     this.#alarm.set(undefined);
     // Read only now: a stop signal that came while the output drained still counts.
@@ -318,3 +403,5 @@ class Run {
 }
 
 const defaultCreateProbe = (probe: ProbeConfig, env: NodeJS.ProcessEnv) => createProbe(probe.target, env);
+
+const sum = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0);

@@ -1,12 +1,14 @@
 // What systemd tells sdwrap through its environment, read the way libsystemd reads it.
+import { listenEnv } from './socket-activation.js';
 
 /** Variables that belong to sdwrap's conversation with systemd and must not reach the child,
  * or the app could send READY=1 behind the wrapper's back. */
 const SYSTEMD_ONLY_VARS = ['NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID'] as const;
 
-/** The child's environment: sdwrap's own, less the notify and watchdog variables. */
-export function childEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  const out: NodeJS.ProcessEnv = { ...env };
+/** The child's environment: sdwrap's own, less the notify and watchdog variables; the socket activation
+ * variables kept only when sdwrap passes `listenFds` fds on (LISTEN_PID is then set by the spawn shim). */
+export function childEnv(env: NodeJS.ProcessEnv, listenFds = 0): NodeJS.ProcessEnv {
+  const out = listenEnv(env, listenFds);
   for (const key of SYSTEMD_ONLY_VARS) delete out[key];
   return out;
 }

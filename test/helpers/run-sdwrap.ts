@@ -93,6 +93,8 @@ export interface RunSdwrapOptions {
   cwd?: string;
   /** Script to run instead of bin/sdwrap.js (for testing the harness itself). */
   bin?: string;
+  /** A command that execs node with sdwrap in its place (same pid), e.g. ['systemd-socket-activate', '-l', ADDR]. */
+  launcher?: readonly string[];
 }
 
 const active = new Set<RunImpl>();
@@ -146,7 +148,9 @@ class RunImpl implements SdwrapRun {
     Object.assign(env, marker.env);
     for (const [k, v] of Object.entries(marker.env)) activeMarkers.add(`${k}=${v}`);
 
-    this.proc = spawn(process.execPath, [opts.bin ?? SDWRAP_BIN, ...args], {
+    const launcher = opts.launcher ?? [];
+    const argv = [...launcher, process.execPath, opts.bin ?? SDWRAP_BIN, ...args];
+    this.proc = spawn(argv[0]!, argv.slice(1), {
       cwd: opts.cwd ?? REPO_ROOT,
       env,
       stdio: ['ignore', 'pipe', 'pipe'],

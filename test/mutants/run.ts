@@ -61,6 +61,30 @@ const MUTANTS: Mutant[] = [
     to: "['WATCHDOG_USEC', 'WATCHDOG_PID']",
     guards: [{ file: 'test/unit/exit-timing-env.test.ts' }, { file: 'test/process/child.test.ts', pattern: '^the child inherits' }],
   },
+  {
+    name: "socket activation: LISTEN_PID left as sdwrap's",
+    file: 'src/supervisor.ts',
+    from: "...(listenFds > 0 ? ['LISTEN_PID'] : [])",
+    to: "...(listenFds > 999 ? ['LISTEN_PID'] : [])",
+    guards: [{ file: 'test/process/socket-activation.test.ts', pattern: 'fd 3 with LISTEN_PID' }],
+  },
+  {
+    name: "--notify-passthrough: READY=1 without the app's READY=1",
+    file: 'src/lifecycle.ts',
+    from: 'if (waiting.length > 0) {',
+    to: 'if (waiting.length > 99) {',
+    guards: [
+      { file: 'test/unit/lifecycle-legacy.test.ts' },
+      { file: 'test/process/notify-passthrough.test.ts', pattern: "READY=1 needs the app's READY" },
+    ],
+  },
+  {
+    name: "--pid-file: the command's exit 0 taken for the daemon's end",
+    file: 'src/lifecycle.ts',
+    from: "(m.follow === 'pid-file' && event.status.code === 0 && m.state !== 'stopping')",
+    to: "(m.follow === 'pid-file' && event.status.code === 99 && m.state !== 'stopping')",
+    guards: [{ file: 'test/unit/lifecycle-legacy.test.ts' }, { file: 'test/process/pid-file.test.ts', pattern: 'a daemon that forks' }],
+  },
 ];
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));

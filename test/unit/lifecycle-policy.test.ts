@@ -24,6 +24,9 @@ const FACTS: RunFacts = {
   heartbeatEveryMs: 60_000,
   watchdogMs: 3000,
   extendSlackMs: undefined,
+  gates: [],
+  pidFile: false,
+  notifying: true,
 };
 
 const healthy = (lastSuccessAt: number, latency = 2): HealthState => ({
