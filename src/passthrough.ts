@@ -1,6 +1,7 @@
 // --notify-passthrough, the run's side: opens the app's notify socket, feeds each datagram through the policy
 // (app-notify.ts), forwards what the app says to systemd, and shows the app's STATUS= beside sdwrap's own
 // by wrapping the notifier. READY and the watchdog stay the supervisor's to decide: it asks `ready` and `ping`.
+import { monotonicMs } from './clock.js';
 import { applyAppMessage, combinedStatus, initialAppNotify, parseDatagram, type AppNotifyState } from './app-notify.js';
 import { openAppNotifySocket, type AppNotifySocket } from './app-notify-socket.js';
 import type { Logger } from './logger.js';
@@ -70,7 +71,7 @@ export class NotifyPassthrough {
     }
     const before = this.#state.lastPingAt;
     // The time only marks pings here; the lifecycle keeps the one its watchdog rule reads.
-    const outcome = applyAppMessage(this.#state, parsed.assignments, Date.now());
+    const outcome = applyAppMessage(this.#state, parsed.assignments, monotonicMs());
     this.#state = outcome.state;
     for (const line of outcome.logs) this.log[line.level](line.fields ?? {}, line.msg);
     if (outcome.forward.length > 0) this.upstream.send(outcome.forward);

@@ -3,6 +3,7 @@
 // its exit cannot be waited for: /proc/<pid> is polled, with the start time it had when adopted, so a
 // pid reused by another process after the daemon's end reads as the end it is.
 import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { monotonicMs } from './clock.js';
 import { SdwrapError, EXIT, type SdwrapErrorCode } from './errors.js';
 
 /** A pid file that yields no process to adopt: an unhealthy start (the supervisor kills what the command left). */
@@ -137,7 +138,7 @@ export interface WaitOptions {
  */
 export function waitForPidFile(path: string, options: WaitOptions): Promise<ProcessIdentity | undefined> {
   const { timeoutMs, pollMs = 50, signal } = options;
-  const started = Date.now();
+  const started = monotonicMs();
   return new Promise((resolve, reject) => {
     let timer: NodeJS.Timeout | undefined;
     const onAbort = () => {
@@ -148,14 +149,14 @@ export function waitForPidFile(path: string, options: WaitOptions): Promise<Proc
     const check = () => {
       if (signal?.aborted) return;
       const reading = readPidFile(path, options);
-      const expired = Date.now() - started >= timeoutMs;
+      const expired = monotonicMs() - started >= timeoutMs;
       if (reading.ok || reading.permanent || expired) {
         signal?.removeEventListener('abort', onAbort);
         if (reading.ok) return resolve(reading.identity);
         const waited = reading.permanent ? '' : ` after ${Math.round(timeoutMs)}ms`;
         return reject(new PidFileError(`--pid-file ${path} ${reading.problem}${waited}`, reading.code));
       }
-      timer = setTimeout(check, Math.min(pollMs, Math.max(1, timeoutMs - (Date.now() - started))));
+      timer = setTimeout(check, Math.min(pollMs, Math.max(1, timeoutMs - (monotonicMs() - started))));
     };
     check();
   });
