@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { NotifyListener } from '../helpers/notify-listener.js';
-import { runSdwrap, stopAll, REPO_ROOT } from '../helpers/run-sdwrap.js';
+import { runSdwrap, stopAll, REPO_ROOT, type SdwrapRun } from '../helpers/run-sdwrap.js';
 import { assertNoLeftovers, testMarker } from '../helpers/processes.js';
 import { freePort } from '../helpers/ports.js';
 
@@ -115,43 +115,24 @@ test("with the systemd-notify notifier too: READY=1 after the app's, its STATUS 
   }
 });
 
-test("the app's tick stops while HTTP still answers: a liveness failure with the reason, exit 69", async () => {
+/**
+ * Runs the notify app under `sdwrap --notify-passthrough` with an HTTP probe and a start period, waits until
+ * READY=1 went upstream, and hands the run, the listener and the app's pid to `body`; then checks that nothing
+ * is left running and closes the listener.
+ */
+async function withReadyApp(
+  options: { sdwrap?: string[]; env?: NodeJS.ProcessEnv },
+  body: (t: { run: SdwrapRun; listener: NotifyListener; appPid: number }) => Promise<void>,
+): Promise<void> {
   const listener = await NotifyListener.start();
   const marker = testMarker();
   const port = await freePort();
-  try {
-    const run = runSdwrap(
-      ['--notify-passthrough', ...probeArgs(port), '--start-period', '10s', '--', process.execPath, APP, '--port', String(port)],
-      {
-        notifySocket: listener.address,
-        marker,
-        env: { WATCHDOG_USEC: '1000000' },
-      },
-    );
-    const [, pid] = await run.waitForStdout(/^notify-app ready pid=(\d+)/m, 10_000);
-    await listener.waitFor((m) => m.fields.READY === '1', 10_000, 'READY=1');
-    process.kill(Number(pid), 'SIGUSR1');
-    assert.deepEqual(await run.waitForExit(10_000), { code: 69, signal: null }, run.dump());
-    const verdict = run.logs.find((l) => l.msg === 'unhealthy: killing the child');
-    assert.match(String(verdict?.reason), /the app's own watchdog: no WATCHDOG=1 from it for \d+ms/);
-    assert.ok(listener.messages.some((m) => /^unhealthy, killing the app: the app's own watchdog/.test(m.fields.STATUS ?? '')));
-    await assertNoLeftovers(marker);
-  } finally {
-    await listener.close();
-  }
-});
-
-test('the app ticks on while HTTP hangs: the probe fails it all the same', async () => {
-  const marker = testMarker();
-  const port = await freePort();
-  const listener = await NotifyListener.start();
   try {
     const run = runSdwrap(
       [
         '--notify-passthrough',
         ...probeArgs(port),
-        '--failure-threshold',
-        '2',
+        ...(options.sdwrap ?? []),
         '--start-period',
         '10s',
         '--',
@@ -160,31 +141,38 @@ test('the app ticks on while HTTP hangs: the probe fails it all the same', async
         '--port',
         String(port),
       ],
-      { notifySocket: listener.address, marker, env: { WATCHDOG_USEC: '4000000' } },
+      { notifySocket: listener.address, marker, ...(options.env ? { env: options.env } : {}) },
     );
     const [, pid] = await run.waitForStdout(/^notify-app ready pid=(\d+)/m, 10_000);
     await listener.waitFor((m) => m.fields.READY === '1', 10_000, 'READY=1');
-    process.kill(Number(pid), 'SIGUSR2');
-    assert.deepEqual(await run.waitForExit(10_000), { code: 69, signal: null }, run.dump());
-    assert.match(String(run.logs.find((l) => l.msg === 'unhealthy: killing the child')?.reason), /GET .*timed out/);
+    await body({ run, listener, appPid: Number(pid) });
     await assertNoLeftovers(marker);
   } finally {
     await listener.close();
   }
+}
+
+test("the app's tick stops while HTTP still answers: a liveness failure with the reason, exit 69", async () => {
+  await withReadyApp({ env: { WATCHDOG_USEC: '1000000' } }, async ({ run, listener, appPid }) => {
+    process.kill(appPid, 'SIGUSR1');
+    assert.deepEqual(await run.waitForExit(10_000), { code: 69, signal: null }, run.dump());
+    const verdict = run.logs.find((l) => l.msg === 'unhealthy: killing the child');
+    assert.match(String(verdict?.reason), /the app's own watchdog: no WATCHDOG=1 from it for \d+ms/);
+    assert.ok(listener.messages.some((m) => /^unhealthy, killing the app: the app's own watchdog/.test(m.fields.STATUS ?? '')));
+  });
+});
+
+test('the app ticks on while HTTP hangs: the probe fails it all the same', async () => {
+  await withReadyApp({ sdwrap: ['--failure-threshold', '2'], env: { WATCHDOG_USEC: '4000000' } }, async ({ run, appPid }) => {
+    process.kill(appPid, 'SIGUSR2');
+    assert.deepEqual(await run.waitForExit(10_000), { code: 69, signal: null }, run.dump());
+    assert.match(String(run.logs.find((l) => l.msg === 'unhealthy: killing the child')?.reason), /GET .*timed out/);
+  });
 });
 
 test("the app's own reload: its RELOADING=1 is forwarded, and READY=1 goes up again only after its READY=1", async () => {
-  const listener = await NotifyListener.start();
-  const marker = testMarker();
-  const port = await freePort();
-  try {
-    const run = runSdwrap(
-      ['--notify-passthrough', ...probeArgs(port), '--start-period', '10s', '--', process.execPath, APP, '--port', String(port)],
-      { notifySocket: listener.address, marker },
-    );
-    const [, pid] = await run.waitForStdout(/^notify-app ready pid=(\d+)/m, 10_000);
-    await listener.waitFor((m) => m.fields.READY === '1', 10_000, 'READY=1');
-    process.kill(Number(pid), 'SIGHUP');
+  await withReadyApp({}, async ({ run, listener, appPid }) => {
+    process.kill(appPid, 'SIGHUP');
     const reloading = await listener.waitFor((m) => m.fields.RELOADING === '1', 10_000, 'RELOADING=1');
     assert.match(reloading.fields.MONOTONIC_USEC ?? '', /^\d+$/, 'MONOTONIC_USEC= in the same datagram');
     assert.equal(reloading.pid, run.pid, 'forwarded by sdwrap (the main pid), not sent by the app');
@@ -196,10 +184,7 @@ test("the app's own reload: its RELOADING=1 is forwarded, and READY=1 goes up ag
     );
     run.kill('SIGTERM');
     assert.deepEqual(await run.waitForExit(10_000), { code: 0, signal: null }, run.dump());
-    await assertNoLeftovers(marker);
-  } finally {
-    await listener.close();
-  }
+  });
 });
 
 test('without node-unix-socket the flag is refused: one line saying what to install, exit 2', async () => {
