@@ -169,7 +169,7 @@ test("--pid-file: a stop is relayed, and the daemon's exit is then the stop's cl
 });
 
 test('--pid-file: a reload done re-reads the pid file; another pid is followed; the command as its own daemon stays a child', () => {
-  const reloaded = story(at('reloading', PID_FILE, { follow: 'adopted', gates: [], reloadMark: 0 }), [passes(100), 100]);
+  const reloaded = story(at('reloading', PID_FILE, { follow: 'adopted', gates: [], reloadMark: 0 }), [passes(300), 300]);
   assert.equal(reloaded.machine.state, 'running');
   assert.equal(reloaded.effects.at(-1), 'reread-pid-file');
   const again = story(at('running', PID_FILE, { follow: 'adopted', gates: [] }), [
@@ -218,10 +218,11 @@ test("--notify-passthrough: the app's own RELOADING=1: READY=1 again only once i
   const reloading = story(running, [{ type: 'app-reloading' }, 1000]);
   assert.equal(reloading.machine.state, 'reloading');
   assert.deepEqual(reloading.effects, ['info the app is reloading (RELOADING=1 forwarded)']);
-  const probesAgain = story(reloading.machine, [passes(1100), 1100]);
+  // A probe run counts for the reload once it started RELOAD_SETTLE_MS (200 ms) after the reload began.
+  const probesAgain = story(reloading.machine, [passes(1300), 1300]);
   assert.equal(probesAgain.machine.state, 'reloading', "the probes alone: the app's READY=1 is awaited");
   assert.deepEqual(probesAgain.effects, ["info probes passed; READY=1 waits for the app's READY=1"]);
-  const done = story(probesAgain.machine, [{ type: 'app-ready' }, 1200]);
+  const done = story(probesAgain.machine, [{ type: 'app-ready' }, 1400]);
   assert.equal(done.machine.state, 'running');
   assert.deepEqual(done.effects, [
     'info the app said READY=1',
