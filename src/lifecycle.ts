@@ -280,16 +280,7 @@ export const EXTEND_EVERY_MS = 5000;
 export function transition(m: Machine, event: Event, now = 0): Transition {
   const step = new Step(m, now);
   step.apply(event);
-  const t = { machine: step.settled(m), effects: step.effects };
-  // --pid-file: stopping (asked, or unhealthy) after the command exited and before any daemon was adopted:
-  // there is no app to signal or wait for, so what the command left is reaped at once.
-  if (m.follow === 'pid-file' && m.commandExit && m.state !== 'stopping' && t.machine.state === 'stopping') {
-    const kept = t.effects
-      .filter((e) => e.type === 'log' || e.type === 'heartbeat' || e.type === 'notify' || e.type === 'stop-probing')
-      .map((e) => (e.type === 'notify' ? { ...e, lines: e.lines.filter((l) => l !== 'WATCHDOG=trigger') } : e));
-    return { machine: { ...t.machine, state: 'reaping', child: m.commandExit }, effects: [...kept, { type: 'reap-tree' }] };
-  }
-  return t;
+  return { machine: step.settled(m), effects: step.effects };
 }
 
 /** The clock-driven events due at `now`, in the order they are to be dispatched. */
@@ -652,6 +643,11 @@ class Step {
   onUnhealthy(event: Extract<Event, { type: 'unhealthy' }>): void {
     if (!isLive(this.m.state)) return;
     this.set({ state: 'stopping', cause: { kind: 'unhealthy', reason: event.reason } });
+    if (this.nothingToStop()) {
+      this.log('error', 'unhealthy: killing the child', { reason: event.reason, ...event.fields });
+      this.emit({ type: 'notify', lines: [`STATUS=${STATUS.killing(event.reason).text}`] });
+      return this.reapWhatIsLeft();
+    }
     if (event.action === 'watchdog') {
       // systemd's watchdog action will signal sdwrap (SIGABRT by default); if it never comes, kill at the deadline.
       this.log('error', "unhealthy: triggering systemd's watchdog", { reason: event.reason, ...event.fields });
@@ -678,12 +674,28 @@ class Step {
       this.emit({ type: 'relay', signal });
       return this.log('info', 'signal relayed', { signal });
     }
-    // Relay first: the app's grace period starts now, not after a log line that may wait on the journal.
     this.set({ state: 'stopping', cause: { kind: 'signal', signal: signal as StopSignal } });
+    if (this.nothingToStop()) {
+      this.log('info', 'stopping: no app to relay the signal to', { signal });
+      this.emit({ type: 'notify', lines: ['STOPPING=1', `STATUS=${STATUS.stopping(signal).text}`] });
+      return this.reapWhatIsLeft();
+    }
+    // Relay first: the app's grace period starts now, not after a log line that may wait on the journal.
     this.emit({ type: 'relay', signal });
     this.log('info', 'stopping: signal relayed', { signal });
     this.emit({ type: 'notify', lines: ['STOPPING=1', `STATUS=${STATUS.stopping(signal).text}`] });
     this.emit({ type: 'stop-probing' }, { type: 'arm-deadline' });
+  }
+
+  /** --pid-file: the command exited and no daemon is adopted yet: there is no app to signal, trigger or wait for. */
+  nothingToStop(): boolean {
+    return this.m.follow === 'pid-file' && this.m.commandExit !== undefined;
+  }
+
+  /** Ends what the command left, at once, as after an app's own exit. */
+  reapWhatIsLeft(): void {
+    this.set({ state: 'reaping', child: this.m.commandExit });
+    this.emit({ type: 'stop-probing' }, { type: 'reap-tree' });
   }
 
   /** SIGHUP to the app; READY=1 again once every probe passed with a run that started after it. */
