@@ -75,7 +75,7 @@ export interface RunFacts {
   /** While the start period runs, EXTEND_TIMEOUT_USEC= asks for this much more than what is left of it (the
    * longest probe timeout, the stop timeout, a second): undefined when not extending (no notifier). */
   readonly extendSlackMs: number | undefined;
-  /** What READY=1 waits for besides the probes: the app's own READY=1, the daemon's pid file (issue 12). */
+  /** What READY=1 waits for besides the probes: the app's own READY=1, the daemon's pid file. */
   readonly gates: readonly Gate[];
   /** --pid-file: the command may fork and exit 0; the daemon its pid file names is the app. */
   readonly pidFile: boolean;
@@ -140,7 +140,7 @@ export type Event =
   | { type: 'start-period-over' }
   /** Time to extend systemd's start timeout again. */
   | { type: 'extend-tick' }
-  // --notify-passthrough (issue 12): what the app said on its own notify socket.
+  // --notify-passthrough: what the app said on its own notify socket.
   /** The app said READY=1. */
   | { type: 'app-ready' }
   /** The app said WATCHDOG=1. */
@@ -149,7 +149,7 @@ export type Event =
   | { type: 'app-reloading' }
   /** The app said WATCHDOG=trigger. */
   | { type: 'app-trigger' }
-  // --pid-file (issue 12).
+  // --pid-file.
   /** The pid file names a process to follow (first, or another after a re-read); `self`: the command's own pid. */
   | { type: 'adopted'; pid: number; previous: number | undefined; self: boolean }
   /** The adopted daemon is gone (sdwrap is not its parent: no status). */
@@ -584,7 +584,7 @@ class Step {
   onHealthy(event: Extract<Event, { type: 'healthy' }>): void {
     const { m } = this;
     if (m.state !== 'starting' && m.state !== 'reloading') return;
-    // The probes alone do not make this app ready (issue 12); said once, not at every passing probe. After
+    // The probes alone do not make this app ready; said once, not at every passing probe. After
     // the app's own RELOADING=1, its READY=1 is awaited again.
     const waiting: Gate[] =
       m.state === 'starting' ? [...m.gates] : m.facts.gates.includes('app-ready') && !m.app.ready ? ['app-ready'] : [];

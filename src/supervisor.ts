@@ -142,7 +142,7 @@ class Run {
   readonly #clock: Clock;
   readonly #signals: Pick<NodeJS.Process, 'on' | 'off'>;
   readonly #processes: ProcessControl;
-  /** issue 12: --notify-passthrough's socket (its notifier adds the app's STATUS=), --pid-file's adoption. */
+  /** --notify-passthrough's socket (its notifier adds the app's STATUS=), --pid-file's adoption. */
   #passthrough: NotifyPassthrough | undefined;
   #adoption: Adoption | undefined;
   #notifier: Notifier;
@@ -171,7 +171,7 @@ class Run {
     // Without systemd there is no watchdog to serve, whatever the environment says.
     const watchdogMs = config.noSystemd ? undefined : watchdogPeriodMs(deps.env, deps.pid);
     try {
-      // issue 12: socket activation's fds go on to the app; the app's own notify socket; the pid file's snapshot.
+      // Socket activation's fds go on to the app; the app's own notify socket; the pid file's snapshot.
       const listenFds = inheritedListenFds(deps.env, deps.pid);
       const env = childEnv(deps.env, listenFds);
       for (const probe of config.probes) probes.push({ config: probe, probe: await (deps.createProbe ?? defaultCreateProbe)(probe, env) });
@@ -233,7 +233,7 @@ class Run {
     return done;
   }
 
-  /** issue 12: --notify-passthrough's socket and --pid-file's adoption, both reporting through #dispatch. */
+  /** --notify-passthrough's socket and --pid-file's adoption, both reporting through #dispatch. */
   #startLegacy(watchdogMs: number | undefined): void {
     const { config, deps } = this;
     if (config.notifyPassthrough) {
@@ -277,7 +277,7 @@ class Run {
     return adopted !== undefined && adopted !== this.#child.pid ? [this.#child.pid, adopted] : [this.#child.pid];
   }
 
-  /** SIGTERM to what is left after the app's exit, saying how many and which (issue 12); how many there were. */
+  /** SIGTERM to what is left after the app's exit, saying how many and which; how many there were. */
   #terminateLeftovers(): number {
     const left = this.#roots().flatMap((root) => terminateLeftovers(root));
     const status = this.#machine!.child;

@@ -1,5 +1,5 @@
 /**
- * Legacy apps under a real systemd (issue 12), in a systemd-nspawn container booted once for this file:
+ * Legacy apps under a real systemd, in a systemd-nspawn container booted once for this file:
  * a daemon that forks and writes a pid file (--pid-file), an app that speaks sd_notify itself
  * (--notify-passthrough), and a socket-activated app behind sdwrap. Units are derived from the shipped
  * example (makeUnit() in units.ts), so they run in its sandbox.

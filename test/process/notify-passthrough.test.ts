@@ -1,4 +1,4 @@
-// --notify-passthrough (issue 12): the app's own sd_notify, through a socket of its own, ANDed with the probes.
+// --notify-passthrough: the app's own sd_notify, through a socket of its own, ANDed with the probes.
 // Upstream is a real AF_UNIX datagram listener (NotifyListener); the app sends real datagrams.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';

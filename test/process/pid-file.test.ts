@@ -1,4 +1,4 @@
-// --pid-file (issue 12): a daemon that forks and whose command exits 0 is adopted through its pid file; the
+// --pid-file: a daemon that forks and whose command exits 0 is adopted through its pid file; the
 // bad pid files a user meets; and, without the flag, the leftovers sdwrap ends are named with a hint.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,4 +1,4 @@
-// Socket activation passed through (issue 12): the fds systemd gave sdwrap reach the app at the same numbers
+// Socket activation passed through: the fds systemd gave sdwrap reach the app at the same numbers
 // with LISTEN_PID set to the app's own pid, and stay open in sdwrap across an in-place restart. Run with
 // systemd-socket-activate, which sets LISTEN_* and execs sdwrap as systemd would.
 import { test, after } from 'node:test';

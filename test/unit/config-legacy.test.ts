@@ -1,4 +1,4 @@
-// --pid-file and --notify-passthrough in the config (issue 12): defaults, the wait for the pid file, a bad
+// --pid-file and --notify-passthrough in the config: defaults, the wait for the pid file, a bad
 // path named, and both keys from a config file.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,4 +1,4 @@
-// The transition table for legacy apps (issue 12), asked as questions like lifecycle-policy.test.ts: READY=1
+// The transition table for legacy apps, asked as questions like lifecycle-policy.test.ts: READY=1
 // gated by the app's own READY=1 (--notify-passthrough) and by the pid file (--pid-file); the app's own
 // watchdog ANDed with the probes; the command's exit 0 while a daemon is awaited; the adopted daemon's end;
 // a stop or an unhealthy pid file once the command is gone and nothing was adopted.
