@@ -12,25 +12,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NotifyListener } from '../helpers/notify-listener.js';
 import { runSdwrap, stopAll } from '../helpers/run-sdwrap.js';
+import { failsOnceFlagExists } from '../helpers/flag-probe.js';
 import { assertNoLeftovers, testMarker } from '../helpers/processes.js';
 
 after(stopAll);
 const dir = mkdtempSync(join(tmpdir(), 'sdwrap-faults-notify-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-/** An exec probe that fails once `flag` exists, fast enough for WatchdogSec=2s. */
-const SUPERVISED = (flag: string) => [
-  '--exec',
-  `test ! -e ${flag}`,
-  '--interval',
-  '100ms',
-  '--timeout',
-  '200ms',
-  '--failure-threshold',
-  '2',
-  '--stop-timeout',
-  '500ms',
-];
+const SUPERVISED = failsOnceFlagExists;
 
 for (const notifier of ['native', 'systemd-notify'] as const) {
   test(`the notify socket deleted, then back at the same path: warned once, pings reach the new one (--notifier ${notifier})`, async () => {

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NotifyListener } from '../helpers/notify-listener.js';
 import { runSdwrap, stopAll } from '../helpers/run-sdwrap.js';
+import { failsOnceFlagExists } from '../helpers/flag-probe.js';
 import { assertNoLeftovers, testMarker } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -17,20 +18,8 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 /** An app that writes a line to stdout and to stderr every 20 ms, forever. */
 const CHATTY = ['sh', '-c', 'while :; do echo out; echo err >&2; sleep 0.02; done'];
 
-/** sdwrap's options: an exec probe that fails once `flag` exists, fast enough to fit WatchdogSec=2s. */
-const SUPERVISED = (flag: string) => [
-  '--exec',
-  `test ! -e ${flag}`,
-  '--interval',
-  '100ms',
-  '--timeout',
-  '200ms',
-  '--failure-threshold',
-  '2',
-  '--stop-timeout',
-  '500ms',
-  '--',
-];
+/** sdwrap's options up to the command: the flag probe (helpers/flag-probe.ts), then '--'. */
+const SUPERVISED = (flag: string) => [...failsOnceFlagExists(flag), '--'];
 
 test("sdwrap's stdout closed (EPIPE on every line it relays with --watch-log): warned once, the app supervised and killed when unhealthy", async () => {
   const listener = await NotifyListener.start();
